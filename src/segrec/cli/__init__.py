@@ -1,0 +1,33 @@
+"""The ``segrec`` command line: a thin Typer app, one module per command.
+
+Each command module exposes ``register(app)``. Failures are mapped to exit codes: 2 for bad input
+(:class:`~segrec.exceptions.InputError`), 1 for any other segrec error; never a traceback for a user mistake.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="segrec",
+    help="Customer segments and product recommendations from a shop's purchase history.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Modules registering a command, in the order `segrec --help` lists them.
+COMMANDS = (
+    "generate",
+    "validate",
+)
+
+for _name in COMMANDS:
+    importlib.import_module(f"{__name__}.{_name}").register(app)
+
+
+def main() -> None:
+    """Entry point of the ``segrec`` console script."""
+    app()
