@@ -54,3 +54,17 @@ class RejectedRowsWarning(SegrecWarning):
 
 class UnstableSegmentationWarning(SegrecWarning):
     """Segment labels change too much across seeds or resamples (mean ARI below the threshold)."""
+
+
+class UnknownUserError(InputError, KeyError):
+    """A user id is not in the fitted model (the API answers such users with cold start instead)."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownProductError(InputError, KeyError):
+    """A product id is not in the catalogue (the API answers 404)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

@@ -1,0 +1,136 @@
+"""The recommender contract: public methods validate and map ids, subclasses do the maths.
+
+Every model (the hybrid, its parts, and the baselines it is measured against) fits on a
+:class:`~segrec.recommend.data.Dataset` and exposes the same three calls, so evaluation, the bundle and the
+API treat them alike:
+
+- ``score(user_idx)``: a dense (n, n_items) float32 matrix, higher is better (used for ranking and AUC);
+- ``recommend_idx(user_idx, k, filter_seen=True)``: top-k item indices and scores, padded with -1 / -inf;
+- ``recommend(user_ids, k, filter_seen=True)``: the same as a DataFrame of external ids.
+
+``filter_seen=True`` is the "discover" mode (products the user already bought are never recommended);
+``False`` is "buy again" mode, where repeat purchases compete with new products.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Literal, Self
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from ..columns import Columns
+from ..exceptions import InputError, NotFittedError
+from ._topk import top_k
+from .data import Dataset
+
+# Rows scored at once: bounds memory to chunk x n_items floats (2048 x 10k x 4 B = 80 MB).
+DEFAULT_CHUNK = 2048
+
+
+class Recommender(BaseEstimator, ABC):
+    """Base class of segrec's recommenders (scikit-learn parameter handling, template methods)."""
+
+    def fit(self, dataset: Dataset) -> Self:
+        """Learn from ``dataset``; returns ``self``."""
+        if not isinstance(dataset, Dataset):
+            raise InputError(f"{type(self).__name__}.fit expects a segrec Dataset, got {type(dataset).__name__}")
+        self._fit(dataset)
+        self.dataset_ = dataset
+        return self
+
+    @abstractmethod
+    def _fit(self, dataset: Dataset) -> None: ...
+
+    @abstractmethod
+    def _score(self, user_idx: np.ndarray) -> np.ndarray: ...
+
+    def check_fitted(self) -> None:
+        if not hasattr(self, "dataset_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(dataset) first")
+
+    def score(self, user_idx: np.ndarray) -> np.ndarray:
+        """Scores of every item for the users at ``user_idx`` (dense float32)."""
+        self.check_fitted()
+        user_idx = self._valid_idx(user_idx)
+        return np.asarray(self._score(user_idx), dtype=np.float32)
+
+    def recommend_idx(
+        self,
+        user_idx: np.ndarray,
+        k: int = 10,
+        *,
+        filter_seen: bool = True,
+        chunk_size: int = DEFAULT_CHUNK,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item indices and scores per user, scored in chunks to bound memory."""
+        self.check_fitted()
+        user_idx = self._valid_idx(user_idx)
+        if k < 1:
+            raise InputError(f"k must be >= 1, got {k}")
+        items = np.empty((len(user_idx), k), np.int64)
+        scores = np.empty((len(user_idx), k), np.float32)
+        for start in range(0, len(user_idx), chunk_size):
+            chunk = user_idx[start : start + chunk_size]
+            items[start : start + len(chunk)], scores[start : start + len(chunk)] = self._recommend_chunk(
+                chunk, k, filter_seen
+            )
+        return items, scores
+
+    def _recommend_chunk(self, user_idx: np.ndarray, k: int, filter_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Default ranking: full scores, seen items masked, top-k. Re-rankers override this."""
+        scores = np.array(self._score(user_idx), dtype=np.float32, copy=True)
+        if filter_seen:
+            mask_seen(scores, self.dataset_, user_idx)
+        return top_k(scores, k)
+
+    def recommend(
+        self,
+        user_ids: Iterable[object],
+        k: int = 10,
+        *,
+        filter_seen: bool = True,
+        on_unknown: Literal["raise", "skip"] = "raise",
+    ) -> pd.DataFrame:
+        """Recommendations as a DataFrame (user_id, rank, product_id, score); rank starts at 1."""
+        self.check_fitted()
+        ids = np.asarray(list(user_ids), dtype=object).astype(str)
+        idx = self.dataset_.user_index(ids)
+        unknown = idx < 0
+        if unknown.any():
+            if on_unknown == "raise":
+                raise InputError(f"unknown user id(s): {', '.join(ids[unknown][:5])}"
+                                 f"{' ...' if unknown.sum() > 5 else ''}")
+            ids, idx = ids[~unknown], idx[~unknown]
+        items, scores = self.recommend_idx(idx, k, filter_seen=filter_seen)
+        return recommendations_frame(self.dataset_, ids, items, scores)
+
+    def _valid_idx(self, user_idx: np.ndarray) -> np.ndarray:
+        user_idx = np.asarray(user_idx, dtype=np.int64).ravel()
+        if len(user_idx) and (user_idx.min() < 0 or user_idx.max() >= self.dataset_.n_users):
+            raise InputError(f"user indices must lie in [0, {self.dataset_.n_users}); map ids with dataset.user_index")
+        return user_idx
+
+
+def mask_seen(scores: np.ndarray, dataset: Dataset, user_idx: np.ndarray) -> None:
+    """Set the scores of items each user already bought to -inf, in place."""
+    seen = dataset.purchases[user_idx].tocoo()
+    scores[seen.row, seen.col] = -np.inf
+
+
+def recommendations_frame(dataset: Dataset, user_ids: np.ndarray, items: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """Long frame from top-k arrays, dropping padding (-1)."""
+    k = items.shape[1] if items.ndim == 2 else 0
+    valid = items >= 0
+    rows, ranks = np.nonzero(valid)
+    return pd.DataFrame(
+        {
+            Columns.User: np.asarray(user_ids, dtype=object)[rows],
+            Columns.Rank: (ranks + 1).astype(np.int64),
+            Columns.Item: dataset.items.to_external(items[valid]) if k else np.array([], dtype=object),
+            Columns.Score: scores[valid].astype(np.float64),
+        }
+    )
