@@ -1,0 +1,17 @@
+"""A generated shop that behaves like a real one, for demos, tests and benchmarks.
+
+Customers come from five latent personas; ``truth`` records each customer's persona so that a segmentation
+can be scored against it.
+
+>>> from segrec.datasets import generate_shop, PERSONAS
+>>> [p.name for p in PERSONAS][:2]
+['budget_families', 'affluent_loyalists']
+"""
+
+from __future__ import annotations
+
+from ._catalogue import CATEGORIES, Category
+from ._generator import GeneratedShop, generate_shop
+from ._personas import PERSONAS, Persona
+
+__all__ = ["CATEGORIES", "PERSONAS", "Category", "GeneratedShop", "Persona", "generate_shop"]
