@@ -66,6 +66,27 @@ class Columns:
     Rank = "rank"
     Reason = "reason"
 
+    # --- customer features, RFM and segment profiles (segrec.features / rfm / profiles) ---
+    Frequency = "frequency"
+    Recency = "recency_days"
+    Tenure = "tenure_days"
+    AvgBasket = "avg_basket"
+    AbandonRate = "abandoned_cart_rate"
+    AgeMissing = "age_missing"
+    IncomeMissing = "income_missing"
+    RScore = "r_score"
+    FScore = "f_score"
+    MScore = "m_score"
+    RFMScore = "rfm_score"
+    RFMGroup = "rfm_group"
+    Action = "action"
+    Size = "size"
+    Share = "share"
+    Revenue = "revenue"
+    RevenueShare = "revenue_share"
+    TopCategories = "top_categories"
+    # --- end of the segmentation block ---
+
     Canonical = (
         User, Item, ItemName, Category, Price, Date, Quantity, Spending, Clicks, TimeSpent,
         AbandonedCart, Engagement, Age, Gender, Location, Income, Order, Description,

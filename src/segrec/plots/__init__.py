@@ -1,0 +1,13 @@
+"""Static PNG figures (matplotlib, Agg canvas: no display, safe in servers and tests)."""
+
+from __future__ import annotations
+
+from .segmentation import (
+    plot_k_selection,
+    plot_profile_heatmap,
+    plot_projection,
+    plot_sizes_revenue,
+    save_figure,
+)
+
+__all__ = ["plot_k_selection", "plot_profile_heatmap", "plot_projection", "plot_sizes_revenue", "save_figure"]
