@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from ..exceptions import InputError, SegrecError
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2

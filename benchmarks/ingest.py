@@ -1,0 +1,180 @@
+"""Ingestion throughput and memory: ``ingest()`` on a generated 5,000,000-row CSV (seed-style column names).
+
+Targets: >= 1,000,000 rows/s, and peak RSS <= 2.5x the in-memory size of the resulting frame. The CSV is made
+with numpy (seeded) and written by pyarrow in a temporary directory; 0.1% of the rows carry a defect (bad price
+text, missing user, bad date, negative quantity) so the reject path is timed too. Peak RSS is sampled in a thread
+during ``ingest()`` only (the baseline before it is reported separately).
+
+Run: ``.venv/bin/python benchmarks/ingest.py [--rows N] [--keep DIR]``; writes ``benchmarks/results/ingest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from rich.console import Console
+from rich.table import Table
+
+from segrec.io import ingest
+
+RESULTS = Path(__file__).parent / "results" / "ingest.json"
+DEFECT_RATE = 0.001
+
+
+def make_csv(path: Path, rows: int, seed: int = 42) -> None:
+    """A canonical-schema CSV with human column names, written in 1M-row slices to bound memory."""
+    rng = np.random.default_rng(seed)
+    categories = np.array(["Books", "Electronics", "Home", "Sports", "Toys", "Beauty", "Garden", "Food"])
+    genders = np.array(["F", "M", "X"])
+    cities = np.array(["London", "Paris", "Berlin", "Madrid", "Rome", "Lisbon", "Dublin", "Vienna"])
+    start = np.datetime64("2023-01-01T00:00:00", "s")
+    step = 1_000_000
+    with pacsv.CSVWriter(path, _schema()) as writer:
+        for lo in range(0, rows, step):
+            n = min(step, rows - lo)
+            users = rng.integers(1, 200_000, n)
+            items = rng.integers(1, 20_000, n)
+            price = np.round(rng.gamma(2.0, 15.0, n), 2)
+            qty = rng.integers(1, 6, n)
+            clicks = rng.integers(0, 60, n).astype(float)
+            minutes = np.round(rng.gamma(2.0, 4.0, n), 1)
+            dates = start + rng.integers(0, 365 * 24 * 3600, n).astype("timedelta64[s]")
+            cols = {
+                "User ID": np.char.add("U", users.astype(str)),
+                "Product ID": np.char.add("P", items.astype(str)),
+                "Product Name": np.char.add("Product ", items.astype(str)),
+                "Category": categories[items % len(categories)],
+                "Price": price.astype(str),
+                "Purchase Date": np.datetime_as_string(dates, unit="s"),
+                "Quantity": qty.astype(str),
+                "Total Spending": np.round(price * qty, 2).astype(str),
+                "Clicks": clicks.astype(str),
+                "Time Spent": minutes.astype(str),
+                "Abandoned Cart": np.where(rng.random(n) < 0.2, "True", "False"),
+                "Engagement Score": np.round(clicks / np.maximum(minutes, 0.1), 3).astype(str),
+                "Age": rng.integers(18, 80, n).astype(str),
+                "Gender": genders[users % 3],
+                "Location": cities[users % len(cities)],
+                "Income": (rng.integers(15, 200, n) * 1000).astype(str),
+            }
+            _add_defects(cols, rng, n)
+            writer.write_table(pa.table({k: pa.array(v, pa.string()) for k, v in cols.items()}))
+
+
+def _schema() -> pa.Schema:
+    names = ["User ID", "Product ID", "Product Name", "Category", "Price", "Purchase Date", "Quantity",
+             "Total Spending", "Clicks", "Time Spent", "Abandoned Cart", "Engagement Score", "Age", "Gender",
+             "Location", "Income"]
+    return pa.schema([(n, pa.string()) for n in names])
+
+
+def _add_defects(cols: dict[str, np.ndarray], rng: np.random.Generator, n: int) -> None:
+    bad = np.flatnonzero(rng.random(n) < DEFECT_RATE)
+    kinds = bad % 4
+    cols["Price"] = cols["Price"].astype(object)
+    cols["Price"][bad[kinds == 0]] = "n/a price"
+    cols["User ID"] = cols["User ID"].astype(object)
+    cols["User ID"][bad[kinds == 1]] = ""
+    cols["Purchase Date"] = cols["Purchase Date"].astype(object)
+    cols["Purchase Date"][bad[kinds == 2]] = "not a date"
+    cols["Quantity"] = cols["Quantity"].astype(object)
+    cols["Quantity"][bad[kinds == 3]] = "-1"
+
+
+class PeakRSS:
+    """Sample this process's resident set size every few milliseconds in a thread."""
+
+    def __init__(self, every: float = 0.005) -> None:
+        self.every, self.peak, self._stop = every, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def current() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.current())
+            time.sleep(self.every)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.current())
+
+
+def run(rows: int, keep: Path | None) -> dict[str, object]:
+    """Generate, ingest, measure; return the result record."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = (keep or Path(tmp)) / f"events_{rows}.csv"
+        if not path.exists():  # in a child process, so its memory does not count here
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, __file__, "--rows", str(rows), "--generate", str(path)], check=True)
+            print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s")
+        baseline = PeakRSS.current()
+        with PeakRSS() as rss:
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            result = ingest(path)
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        frame_bytes = int(result.events.memory_usage(deep=True).sum())
+        return {
+            "rows": result.report.rows_read,
+            "rows_accepted": result.report.rows_accepted,
+            "rows_rejected": result.report.rows_rejected,
+            "csv_mb": round(path.stat().st_size / 1e6, 1),
+            "seconds": round(seconds, 2),
+            "rows_per_s": round(result.report.rows_read / seconds),
+            "cpu_seconds": round(cpu, 2),
+            "rows_per_cpu_s": round(result.report.rows_read / cpu),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+            "frame_mb": round(frame_bytes / 1e6, 1),
+            "baseline_rss_mb": round(baseline / 1e6, 1),
+            "peak_rss_mb": round(rss.peak / 1e6, 1),
+            "peak_rss_over_frame": round(rss.peak / frame_bytes, 2),
+            "peak_rss_growth_over_frame": round((rss.peak - baseline) / frame_bytes, 2),
+            "targets": {"rows_per_s": 1_000_000, "peak_rss_over_frame": 2.5},
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--keep", type=Path, help="directory to keep (and reuse) the generated CSV in")
+    parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)  # internal: write the CSV and exit
+    args = parser.parse_args()
+    if args.generate:
+        make_csv(args.generate, args.rows)
+        return
+    record = run(args.rows, args.keep)
+    table = Table(title="segrec ingest benchmark")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in record.items():
+        if not isinstance(value, dict):
+            table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    Console().print(table)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Readers of files and frames: each presents its source to DuckDB as a SELECT for :mod:`segrec.validation`.
+
+CSV: the dialect (delimiter, quotes) is sniffed by DuckDB and the file is streamed by pyarrow with every column as
+text, so a bad cell becomes a reject, never a crash. Parquet through pyarrow, Excel through pandas + openpyxl.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .exceptions import InputError
+from .validation import SourceQuery, first_line
+
+Source = str | Path | pd.DataFrame
+
+
+def existing_file(source: Source) -> Path:
+    """``source`` as the path of an existing, non-empty file, else a one-line :class:`InputError`."""
+    path = Path(str(source))
+    if not path.exists():
+        raise InputError(f"file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty")
+    return path
+
+
+def sql_str(text: str) -> str:
+    """An SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def register(con: duckdb.DuckDBPyConnection, data: object, name: str, fmt: str) -> SourceQuery:
+    """Make an Arrow table/stream or a DataFrame the source table of ``con``."""
+    con.register("__source", data)
+    return SourceQuery("SELECT * FROM __source", name, fmt)
+
+
+_MAGIC = {b"PAR1": "Parquet", b"PK\x03\x04": "an Excel workbook (.xlsx)", b"SQLi": "a SQLite database"}
+
+
+def read_csv(con: duckdb.DuckDBPyConnection, source: Source) -> SourceQuery:
+    """CSV with the dialect (delimiter, quoting) sniffed by DuckDB, streamed by pyarrow as text.
+
+    pyarrow streams the file (bounded memory) and every column stays text, so a bad cell becomes a reject.
+    """
+    path = existing_file(source)
+    _refuse_binary(path)
+    try:
+        dialect = con.execute(
+            f"SELECT Delimiter, Quote, Escape FROM sniff_csv({sql_str(str(path))}, header = true, skip = 0)"
+        ).fetchall()[0]
+    except duckdb.Error:  # e.g. a header without rows: fall back to the header's separator and '"' quotes
+        dialect = (None, '"', '"')
+    delim, quote, escape = (None if v == "(empty)" else v for v in dialect)
+    header = _first_line_of(path)
+    if not delim or delim not in header:  # sniffer gave up (e.g. ragged rows): take the header's separator
+        delim = next((d for d in ",;\t|" if d in header), ",")
+    parse = pacsv.ParseOptions(
+        delimiter=delim or ",",
+        quote_char=quote or False,
+        double_quote=bool(quote) and escape in (None, quote),
+        escape_char=escape if escape and escape != quote else False,
+        newlines_in_values=True,
+    )
+    read = pacsv.ReadOptions(block_size=16 << 20)  # never skip lines: a sniffed "preamble" may be data
+    try:
+        probe = pacsv.ReadOptions(block_size=1 << 20)  # just the header
+        with pacsv.open_csv(path, read_options=probe, parse_options=parse) as first:
+            names = first.schema.names
+        if len(set(names)) != len(names):
+            raise InputError(f"{path} has duplicate column names: {names}")
+        convert = pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True, quoted_strings_can_be_null=True
+        )
+        reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"cannot read {path} as CSV: {first_line(exc)}") from None
+    return register(con, reader, str(path), "csv")
+
+
+def _first_line_of(path: Path) -> str:
+    with pa.input_stream(str(path), compression="detect") as f:
+        return f.read(65536).decode("utf-8", errors="replace").splitlines()[0] if path.stat().st_size else ""
+
+
+def _refuse_binary(path: Path) -> None:
+    """A one-line error instead of a parser's for a Parquet, Excel, DuckDB or other binary file given as CSV."""
+    if path.suffix.lower() == ".gz":
+        return
+    with path.open("rb") as f:
+        head = f.read(8192)
+    kind = _MAGIC.get(head[:4]) or ("DuckDB" if head[8:12] == b"DUCK" else None)
+    if kind or b"\x00" in head:
+        hint = f"it looks like {kind}; pass --format" if kind else "it has binary content"
+        raise InputError(f"{path} is not a text CSV file ({hint})")
+
+
+def read_parquet(con: duckdb.DuckDBPyConnection, source: Source) -> SourceQuery:
+    """Parquet through pyarrow (zero-copy into DuckDB)."""
+    path = existing_file(source)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"cannot read {path} as Parquet: {first_line(exc)}") from None
+    return register(con, table, str(path), "parquet")
+
+
+def read_xlsx(con: duckdb.DuckDBPyConnection, source: Source) -> SourceQuery:
+    """The first sheet of an Excel workbook (pandas + openpyxl)."""
+    path = existing_file(source)
+    try:
+        frame = pd.read_excel(path, sheet_name=0, engine="openpyxl")
+    except Exception as exc:  # openpyxl raises many unrelated types for a bad workbook
+        raise InputError(f"cannot read {path} as an .xlsx workbook: {first_line(exc)}") from None
+    return register(con, text_objects(frame), str(path), "xlsx")
+
+
+def read_frame(con: duckdb.DuckDBPyConnection, source: Source) -> SourceQuery:
+    """An in-memory DataFrame (object columns are read as text)."""
+    if not isinstance(source, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame, got {type(source).__name__}")
+    return register(con, text_objects(source), f"<DataFrame {source.shape[0]}x{source.shape[1]}>", "dataframe")
+
+
+def text_objects(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns named by strings, object columns (mixed Python values) as text, so DuckDB can scan them."""
+    frame = frame.rename(columns=str)
+    objects = [c for c, t in frame.dtypes.items() if pd.api.types.is_object_dtype(t)]
+    if objects:
+        frame = frame.astype(dict.fromkeys(objects, "string"))
+    return frame

@@ -1,0 +1,78 @@
+"""Options shared by every command that reads a SOURCE (validate, segment, train, evaluate, run).
+
+Use them as annotations so the flags are spelled and documented once::
+
+    def segment(source: SourceArg, format: FormatOpt = None, map: MapOpt = None, map_file: MapFileOpt = None):
+        with user_errors():
+            result = load_source(source, format, map, map_file)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..io import FORMATS, IngestResult, ingest
+from ..schema import parse_mapping, read_mapping_file
+from ._errors import err_console
+
+_FORMATS = ", ".join(f for f in FORMATS if f != "dataframe")
+
+SourceArg = Annotated[
+    str,
+    typer.Argument(
+        help="Purchase history: a CSV/Parquet/XLSX file, duckdb:///file.db?table=T (or ?query=...), "
+        "or postgresql+psycopg://user@host/db?table=T.",
+        show_default=False,
+    ),
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", "-f", help=f"Source format when the suffix does not tell: {_FORMATS}."),
+]
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option("--map", "-m", help="Map a source column to a canonical one: 'Customer=user_id' (repeatable)."),
+]
+MapFileOpt = Annotated[
+    Path | None,
+    typer.Option("--map-file", help='TOML file whose "columns" table maps "Source Name" = "user_id".'),
+]
+StrictOpt = Annotated[
+    bool,
+    typer.Option("--strict", help="Stop with exit code 2 at the first bad row instead of rejecting it."),
+]
+
+
+def mapping_from_options(map: list[str] | None = None, map_file: Path | None = None) -> dict[str, str]:
+    """The column mapping of --map-file, overridden by each --map."""
+    mapping = read_mapping_file(map_file) if map_file else {}
+    mapping.update(parse_mapping(map or []))
+    return mapping
+
+
+def load_source(
+    source: str,
+    format: str | None = None,
+    map: list[str] | None = None,
+    map_file: Path | None = None,
+    *,
+    strict: bool = False,
+    announce: bool = True,
+) -> IngestResult:
+    """Ingest SOURCE as the options say; with ``announce``, say on stderr how many rows were rejected.
+
+    Raises :class:`~segrec.exceptions.InputError` (wrap the call in ``user_errors()``).
+    """
+    result = ingest(source, mapping_from_options(map, map_file) or None, format, strict=strict)
+    report = result.report
+    if announce and report.rows_rejected:
+        err_console.print(
+            f"[yellow]note:[/] {report.rows_rejected:,} of {report.rows_read:,} rows rejected "
+            f"({', '.join(f'{r}: {n:,}' for r, n in report.rejected_by_reason.items())}); "
+            "`segrec validate SOURCE --rejects FILE` lists them",
+            highlight=False,
+        )
+    return result

@@ -1,0 +1,92 @@
+"""The ingestion report: what was read, what was kept, what was set aside and why, as JSON-ready data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .columns import Columns
+from .schema import DERIVED_FROM
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    import pyarrow as pa
+
+    from .schema import Resolution
+    from .validation import SourceQuery
+
+C = Columns
+
+
+@dataclass
+class IngestReport:
+    """Counts and facts about one ingestion; ``to_json()`` is what ``segrec validate --report`` writes."""
+
+    source: str
+    format: str
+    rows_read: int
+    rows_accepted: int
+    rows_rejected: int
+    rejected_by_reason: dict[str, int]
+    columns_mapped: dict[str, str]
+    columns_dropped: list[str]
+    columns_derived: list[str]
+    columns_missing: list[str]
+    date_min: str | None
+    date_max: str | None
+    n_users: int
+    n_products: int
+    duplicate_rows: int | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (JSON types only)."""
+        return asdict(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The report as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def build(
+        cls,
+        con: duckdb.DuckDBPyConnection,
+        source: SourceQuery,
+        resolution: Resolution,
+        accepted: pa.Table,
+        rejects: pd.DataFrame,
+        seconds: float,
+    ) -> IngestReport:
+        """Summarise an ingestion; user, product and date facts come from DuckDB over the accepted Arrow rows."""
+        con.register("__accepted", accepted)
+        n_users, n_products, first, last = con.execute(
+            f"SELECT count(DISTINCT {C.User}), count(DISTINCT {C.Item}), min({C.Date}), max({C.Date}) FROM __accepted"
+        ).fetchall()[0]
+        con.unregister("__accepted")
+        counts = rejects[C.RejectReason].value_counts().to_dict() if len(rejects) else {}
+        order = [ch.reason for ch in source.checks]
+        present = set(resolution.mapped.values())
+        absent = [c for c in C.Canonical if c not in present]
+        derived = [c for c in absent if c in DERIVED_FROM and present.issuperset(DERIVED_FROM[c])]
+        return cls(
+            source=source.name,
+            format=source.format,
+            rows_read=accepted.num_rows + len(rejects),
+            rows_accepted=accepted.num_rows,
+            rows_rejected=len(rejects),
+            rejected_by_reason={r: int(counts[r]) for r in sorted(counts, key=order.index)},
+            columns_mapped=dict(resolution.mapped),
+            columns_dropped=list(resolution.dropped),
+            columns_derived=derived,
+            columns_missing=[c for c in absent if c not in derived],
+            date_min=first.isoformat(sep=" ") if first is not None else None,
+            date_max=last.isoformat(sep=" ") if last is not None else None,
+            n_users=int(n_users),
+            n_products=int(n_products),
+            duplicate_rows=source.duplicate_rows,
+            notes=list(source.notes),
+            seconds=round(seconds, 3),
+        )

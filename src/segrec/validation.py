@@ -1,0 +1,182 @@
+"""Coerce a source table to the canonical schema, row checks included, in one vectorised DuckDB query.
+
+Every source (CSV, Parquet, Excel, databases, in-memory frames) is presented to DuckDB as a SELECT, and one
+generated query parses each mapped column (text or typed), fills the schema's defaults and names the first failed
+:class:`Check` of each row. Bad rows are not errors: they come back in a rejects frame with their 0-based
+``source_row``, the ``reject_reason`` and every original value as text, so nothing is lost. The query streams
+Arrow batches, so memory stays near the size of the result.
+
+Reject reasons, in the order they are tried (a row is rejected once, for the first): ``missing_user_id``,
+``missing_product_id``, ``unparsable_date`` (missing included), ``unparsable_number:<column>`` (text that is not a
+finite number, or a fractional quantity), ``unparsable_boolean:abandoned_cart``, ``negative_price``,
+``nonpositive_quantity``, ``impossible_age`` (outside 0..120), ``impossible_income`` (negative or above 1e9).
+Adapters add their own (see :mod:`segrec.adapters.online_retail`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._validation_sql import RAW, Check, build_query, one_of
+from .columns import Columns
+from .exceptions import InputError, RowError
+from .ingest_report import IngestReport
+from .schema import NUMBER_COLUMNS, Resolution, resolve_columns
+
+__all__ = ["DEFAULT_CHECKS", "Check", "IngestResult", "SourceQuery", "connect", "one_of", "run_checks"]
+
+C = Columns
+
+BATCH_ROWS = 1 << 20
+# Large Arrow string buffers become pandas strings without a copy. The IN-clause rewrite is off because it plans
+# long IN lists as hash joins, which (DuckDB 2.0) do not keep row order, and source_row relies on that order.
+DUCKDB_CONFIG = {"arrow_large_buffer_size": True, "disabled_optimizers": "in_clause"}
+
+DEFAULT_CHECKS: tuple[Check, ...] = (
+    Check("missing_user_id", C.User, f"{C.User} IS NULL"),
+    Check("missing_product_id", C.Item, f"{C.Item} IS NULL"),
+    Check("unparsable_date", C.Date, f"{C.Date} IS NULL"),
+    *(Check(f"unparsable_number:{c}", c, f"__bad_{c}") for c in NUMBER_COLUMNS),
+    Check(f"unparsable_boolean:{C.AbandonedCart}", C.AbandonedCart, f"__bad_{C.AbandonedCart}"),
+    Check("negative_price", C.Price, f"{C.Price} < 0"),
+    Check("nonpositive_quantity", C.Quantity, f"{C.Quantity} <= 0"),
+    Check("impossible_age", C.Age, f"{C.Age} < 0 OR {C.Age} > 120"),
+    Check("impossible_income", C.Income, f"{C.Income} < 0 OR {C.Income} > 1e9"),
+)
+
+
+@dataclass(frozen=True)
+class SourceQuery:
+    """A source as a readers hands it to validation: a SELECT on a DuckDB connection plus how to treat it."""
+
+    sql: str
+    name: str
+    format: str
+    mapping: Mapping[str, str] | None = None  # preset by an adapter; the user's mapping is applied on top
+    checks: tuple[Check, ...] = DEFAULT_CHECKS
+    notes: tuple[str, ...] = ()
+    duplicate_rows: int | None = None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """Accepted canonical events, rejected rows (``source_row``, ``reject_reason``, original text) and the report."""
+
+    events: pd.DataFrame
+    rejects: pd.DataFrame
+    report: IngestReport = field(repr=False)
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection set up for :func:`run_checks` (row order kept, zero-copy strings)."""
+    return duckdb.connect(config=DUCKDB_CONFIG)
+
+
+def run_checks(
+    con: duckdb.DuckDBPyConnection,
+    source: SourceQuery,
+    mapping: Mapping[str, str] | None = None,
+    *,
+    strict: bool = False,
+) -> IngestResult:
+    """Map, coerce and check ``source``; in ``strict`` mode raise :class:`RowError` at the first bad row.
+
+    ``con`` must come from :func:`connect` (its settings keep rows in source order).
+    """
+    started = time.perf_counter()
+    try:
+        relation = con.sql(source.sql)
+        names, types = list(relation.columns), [str(t) for t in relation.types]
+    except duckdb.Error as exc:
+        raise InputError(f"cannot read {source.name}: {first_line(exc)}") from None
+    if len(set(names)) != len(names):
+        raise InputError(f"{source.name} has duplicate column names: {names}")
+    resolution = resolve_columns(names, {**(source.mapping or {}), **(mapping or {})})
+    sql = build_query(source.sql, dict(zip(names, types, strict=True)), resolution.source_of, source.checks)
+    try:
+        accepted, rejects = _split(con.sql(sql).to_arrow_reader(BATCH_ROWS), names, source, strict, resolution)
+    except (duckdb.Error, pa.ArrowException) as exc:  # e.g. a malformed CSV line met while streaming
+        raise InputError(f"cannot read {source.name}: {first_line(exc)}") from None
+    report = IngestReport.build(con, source, resolution, accepted, rejects, time.perf_counter() - started)
+    events = _to_pandas(accepted)  # last: it frees the Arrow buffers as it converts
+    del accepted
+    report.seconds = round(time.perf_counter() - started, 3)
+    return IngestResult(events, rejects, report)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message: input errors are one line, never a dump."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+# ------------------------------------------------------------------------------------------ running the query
+
+
+def _split(
+    reader: pa.RecordBatchReader, names: list[str], source: SourceQuery, strict: bool, resolution: Resolution
+) -> tuple[pa.Table, pd.DataFrame]:
+    """Stream the checked batches into accepted rows (Arrow) and a rejects frame, in source order."""
+    accepted: list[pa.RecordBatch] = []
+    rejected: list[pa.Table] = []
+    offset = 0
+    keep = list(C.Canonical)
+    for batch in reader:
+        reason = batch.column(C.RejectReason)
+        if reason.null_count == len(batch):
+            accepted.append(batch.select(keep))
+        else:
+            bad = pc.is_valid(reason)
+            rows = pc.indices_nonzero(bad)
+            part = batch.filter(bad)
+            rejected.append(_rejects_table(part, rows.to_numpy() + offset, names))
+            if strict:
+                raise _row_error(rejected[-1], source, resolution)
+            accepted.append(batch.filter(pc.invert(bad)).select(keep))
+        offset += len(batch)
+    schema = reader.schema
+    table = pa.Table.from_batches(accepted, pa.schema([schema.field(c) for c in keep]))
+    rejects = pa.concat_tables(rejected) if rejected else _rejects_table(None, np.empty(0, np.int64), names)
+    return table, rejects.to_pandas(types_mapper=_TYPES.get)
+
+
+def _rejects_table(part: pa.RecordBatch | None, rows: np.ndarray, names: list[str]) -> pa.Table:
+    columns = {C.SourceRow: pa.array(rows, pa.int64())}
+    if part is None:
+        columns[C.RejectReason] = pa.array([], pa.string())
+        columns.update({n: pa.array([], pa.string()) for n in names})
+        return pa.table(columns)
+    columns[C.RejectReason] = part.column(C.RejectReason).cast(pa.string())
+    cells = part.column(RAW).flatten().cast(pa.string())
+    k = len(names)
+    for j, name in enumerate(names):
+        columns[name] = cells.take(pa.array(np.arange(j, len(cells), k)))
+    return pa.table(columns)
+
+
+def _row_error(rejects: pa.Table, source: SourceQuery, resolution: Resolution) -> RowError:
+    first = rejects.slice(0, 1).to_pylist()[0]
+    reason = first[C.RejectReason]
+    canon = next((ch.column for ch in source.checks if ch.reason == reason), C.User)
+    column = resolution.source_of.get(canon, canon)
+    return RowError(first[C.SourceRow], column, reason, first.get(column))
+
+
+_TYPES = {
+    pa.large_string(): pd.StringDtype(),
+    pa.string(): pd.StringDtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow -> pandas with the schema's dtypes (strings stay Arrow-backed, booleans nullable)."""
+    frame = table.to_pandas(types_mapper=_TYPES.get, split_blocks=True, self_destruct=True)
+    return frame.astype({C.Date: "datetime64[ns]", C.Quantity: "int64"})
