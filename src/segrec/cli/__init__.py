@@ -20,8 +20,15 @@ app = typer.Typer(
 
 # Modules registering a command, in the order `segrec --help` lists them.
 COMMANDS = (
+    "run",
     "generate",
     "validate",
+    "segment",
+    "train",
+    "recommend",
+    "evaluate",
+    "serve",
+    "report",
 )
 
 for _name in COMMANDS:

@@ -16,7 +16,8 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if k_eff <= 0:
         return np.full((n_rows, k), -1, np.int64), np.full((n_rows, k), -np.inf, np.float32)
     if k_eff < n_cols:
-        part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
+        # partition on the scores themselves (largest k at the end): negating would copy the whole block
+        part = np.argpartition(scores, n_cols - k_eff, axis=1)[:, n_cols - k_eff :]
     else:
         part = np.broadcast_to(np.arange(n_cols), (n_rows, n_cols))
     part_scores = np.take_along_axis(scores, part, axis=1)

@@ -14,21 +14,25 @@ API treat them alike:
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, Self
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from threadpoolctl import threadpool_limits
 
 from ..columns import Columns
 from ..exceptions import InputError, NotFittedError
 from ._topk import top_k
 from .data import Dataset
 
-# Rows scored at once: bounds memory to chunk x n_items floats (2048 x 10k x 4 B = 80 MB).
-DEFAULT_CHUNK = 2048
+# Rows scored at once: bounds memory to chunk x n_items floats per thread (1024 x 10k x 4 B = 40 MB); 1024
+# measured faster than 2048 for 100k x 10k top-10 with two threads.
+DEFAULT_CHUNK = 1024
 
 
 class Recommender(BaseEstimator, ABC):
@@ -65,19 +69,33 @@ class Recommender(BaseEstimator, ABC):
         *,
         filter_seen: bool = True,
         chunk_size: int = DEFAULT_CHUNK,
+        n_jobs: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` item indices and scores per user, scored in chunks to bound memory."""
+        """Top-``k`` item indices and scores per user, scored in chunks (bounded memory) on ``n_jobs`` threads
+        (None: every core); models' ``_recommend_chunk`` must only read shared state."""
         self.check_fitted()
         user_idx = self._valid_idx(user_idx)
         if k < 1:
             raise InputError(f"k must be >= 1, got {k}")
         items = np.empty((len(user_idx), k), np.int64)
         scores = np.empty((len(user_idx), k), np.float32)
-        for start in range(0, len(user_idx), chunk_size):
+        starts = range(0, len(user_idx), chunk_size)
+
+        def run(start: int) -> None:
             chunk = user_idx[start : start + chunk_size]
             items[start : start + len(chunk)], scores[start : start + len(chunk)] = self._recommend_chunk(
                 chunk, k, filter_seen
             )
+
+        workers = min(n_jobs or os.cpu_count() or 1, len(starts))
+        if workers <= 1:
+            for start in starts:
+                run(start)
+        else:
+            # chunks in threads (numpy's matmul and argpartition release the GIL); one BLAS thread each so
+            # the workers do not oversubscribe the cores
+            with threadpool_limits(1, "blas"), ThreadPoolExecutor(workers) as pool:
+                list(pool.map(run, starts))
         return items, scores
 
     def _recommend_chunk(self, user_idx: np.ndarray, k: int, filter_seen: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -93,6 +93,10 @@ class Dataset:
         One row per item index: product id, name, category, description, median price.
     user_attributes : DataFrame
         One row per user index: age, gender, location, income (last known) and segment when given.
+    recency_days : csr_matrix or None, float32, same pattern as ``purchases``
+        Days from each (user, item)'s last purchase to the last event of the dataset, plus one (so that a
+        purchase on the last day is stored, not an implicit zero). ``None`` when events carry no dates or the
+        dataset was rebuilt from arrays without it; models must then fall back to ``purchases``.
     """
 
     users: IdMap
@@ -102,6 +106,7 @@ class Dataset:
     catalogue: pd.DataFrame
     user_attributes: pd.DataFrame
     weighting: str = "log_count"
+    recency_days: sp.csr_matrix | None = None
 
     @property
     def n_users(self) -> int:
@@ -177,6 +182,7 @@ class Dataset:
             catalogue=cat,
             user_attributes=_user_attributes(events, users, segments),
             weighting=weighting,
+            recency_days=_recency_days(events, rows, cols, shape),
         )
 
     def user_index(self, user_ids: Iterable[object]) -> np.ndarray:
@@ -188,6 +194,24 @@ class Dataset:
     def item_popularity(self) -> np.ndarray:
         """Number of distinct buyers per item."""
         return np.asarray((self.purchases > 0).sum(axis=0)).ravel()
+
+
+def _recency_days(events: pd.DataFrame, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix | None:
+    """Days since each pair's last purchase (+1), so recency-aware models need not keep the raw events."""
+    if Columns.Date not in events or events[Columns.Date].isna().all():
+        return None
+    dates = pd.to_datetime(events[Columns.Date])
+    age = ((dates.max() - dates).dt.total_seconds() / 86400.0).fillna(np.inf).to_numpy()
+    # keep the smallest age per cell: sort descending so that the last write of a duplicate wins
+    order = np.argsort(-age, kind="stable")
+    frame = pd.DataFrame({"r": rows[order], "c": cols[order], "a": age[order]}).drop_duplicates(["r", "c"], keep="last")
+    finite = np.isfinite(frame["a"].to_numpy())
+    frame = frame[finite]
+    out = sp.csr_matrix(
+        (frame["a"].to_numpy(np.float32) + 1.0, (frame["r"].to_numpy(), frame["c"].to_numpy())), shape=shape
+    )
+    out.sort_indices()
+    return out
 
 
 def _catalogue(events: pd.DataFrame, extra: pd.DataFrame | None) -> pd.DataFrame:

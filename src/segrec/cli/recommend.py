@@ -1,0 +1,67 @@
+"""``segrec recommend``: show one customer's recommendations from a trained model directory."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..bundle import load_bundle
+from ..columns import Columns
+from ..exceptions import InputError
+from ..recommend.hybrid import HybridRecommender
+from ..recommend.training import MODEL_DIR
+from ._errors import user_errors
+
+console = Console()
+
+
+class Mode(StrEnum):
+    discover = "discover"
+    buy_again = "buy-again"
+
+
+def recommend(
+    model_dir: Annotated[Path, typer.Argument(help="Output directory of `segrec train` (or its model/ bundle).")],
+    user: Annotated[str, typer.Option("--user", "-u", help="Customer id.")],
+    k: Annotated[int, typer.Option("-k", "--k", help="Number of recommendations.")] = 10,
+    mode: Annotated[Mode, typer.Option(help="discover: only new products; buy-again: bought ones compete.")] = (
+        Mode.discover),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records instead of a table.")] = False,
+) -> None:
+    """Recommend products to one customer (an unknown customer gets the cold-start list)."""
+    with user_errors():
+        if k < 1:
+            raise InputError(f"k must be >= 1, got {k}")
+        root = model_dir / MODEL_DIR if (model_dir / MODEL_DIR).is_dir() else model_dir
+        model = load_bundle(root, expected=HybridRecommender).recommender
+        assert isinstance(model, HybridRecommender)
+        known = model.dataset_.user_index([user])[0] >= 0
+        if known:
+            frame = model.recommend([user], k, filter_seen=mode is Mode.discover).drop(columns=Columns.User)
+        else:
+            frame = model.recommend_cold(k=k)
+        if as_json:
+            typer.echo(json.dumps({"user_id": user, "known": bool(known), "mode": mode.value,
+                                   "recommendations": frame.to_dict(orient="records")}, indent=2))
+            return
+        title = f"{k} recommendations for {user} ({mode.value})" + ("" if known else ": unknown customer, cold start")
+        table = Table(title=escape(title), title_justify="left")
+        for column in (Columns.Rank, Columns.Item, Columns.ItemName, Columns.Score, Columns.Reason):
+            table.add_column(column, justify="right" if column in (Columns.Rank, Columns.Score) else "left")
+        for row in frame.itertuples(index=False):
+            rec = row._asdict()
+            table.add_row(str(rec[Columns.Rank]), escape(str(rec[Columns.Item])), escape(str(rec[Columns.ItemName])),
+                          f"{rec[Columns.Score]:.3f}", escape(str(rec[Columns.Reason])))
+        console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``recommend`` command to ``app``."""
+    app.command("recommend")(recommend)

@@ -1,0 +1,141 @@
+"""``segrec run``: the whole pipeline in one command, raw table -> report.
+
+Stages, each writing into ``--out``: validate (events, rejects, validation report) -> segment (segments,
+profiles, plots, model) -> evaluate (held-out metrics of the hybrid and every baseline, both modes) -> train
+(the hybrid on all events, recommendations for everyone, the bundle the API serves) -> report (report.html).
+Each stage only reads what the stages before it produced, so data flows one way.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from .._atomic import atomic_path, atomic_write_text
+from ..evaluation.runner import MODES, evaluate_modes
+from ..evaluation.splits import Split, default_cutoff, temporal_split
+from ..exceptions import InputError
+from ..pipeline_segment import run_segmentation
+from ..recommend.training import RECOMMENDATIONS_FILE, segment_labels, train_recommender
+from ..report import build_report
+from ._common import FormatOpt, MapFileOpt, MapOpt, SourceArg, load_source
+from ._errors import user_errors
+
+console = Console()
+
+BUNDLE_DIR = "bundle"
+EVALUATION_FILE = "evaluation.json"
+STAGES = ("validate", "segment", "evaluate", "train", "report")
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n")
+
+
+def _validate_stage(source: str, out: Path, format: str | None, pairs: list[str] | None,
+                    map_file: Path | None) -> pd.DataFrame:
+    result = load_source(source, format, pairs, map_file, announce=False)
+    with atomic_path(out / "events.parquet") as tmp:
+        result.events.to_parquet(tmp, index=False)
+    if len(result.rejects):
+        with atomic_path(out / "rejects.csv") as tmp:
+            result.rejects.to_csv(tmp, index=False)
+    _write_json(out / "validation.json", result.report.to_dict())
+    if result.events.empty:
+        raise InputError(f"no valid rows in {source}: see {out / 'rejects.csv'}")
+    return result.events
+
+
+def _split(events: pd.DataFrame, cutoff: str | None) -> Split:
+    return temporal_split(events, cutoff if cutoff is not None else default_cutoff(events))
+
+
+def _evaluation_stage(events: pd.DataFrame, out: Path, segments: pd.Series, k: int,
+                      cutoff: str | None, on_model: Any) -> dict[str, Any]:
+    """Held-out figures for both modes; ``evaluation.json`` holds the discover mode (the default), with the
+    buy-again results beside it under ``"buy_again"``."""
+    split = _split(events, cutoff)
+    results = evaluate_modes(split.train, split.test, None, k, MODES, segments,
+                             split_description=split.description, callback=on_model)
+    payload = results["discover"].to_dict()
+    payload["buy_again"] = results["buy-again"].to_dict()
+    _write_json(out / EVALUATION_FILE, payload)
+    return payload
+
+
+def _summary(evaluation: dict[str, Any] | None, k: int) -> dict[str, Any] | None:
+    """The few figures a bundle manifest carries: the served model's held-out metrics and popularity's."""
+    if not evaluation:
+        return None
+    keep = {f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}", "auc", "coverage"}
+    models = {m["name"]: {n: v for n, v in m["metrics"].items() if n in keep} for m in evaluation["models"]}
+    return {"split": evaluation["split"], "k": k, "mode": evaluation["mode"],
+            "models": {n: models[n] for n in ("hybrid", "popularity") if n in models}}
+
+
+def run(
+    source: SourceArg,
+    out: Annotated[Path, typer.Option("--out", help="Directory for every output of the pipeline.")],
+    format: FormatOpt = None,
+    map: MapOpt = None,
+    map_file: MapFileOpt = None,
+    segments_k: Annotated[int | None, typer.Option("--segments-k", help="Number of segments; default: chosen "
+                                                   "by the k sweep.")] = None,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=100, help="Recommendations per customer.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of every random step.")] = 42,
+    cutoff: Annotated[str | None, typer.Option(help="Evaluation cut-off date; default: 2 months before the "
+                                               "last purchase.")] = None,
+    skip_evaluation: Annotated[bool, typer.Option("--skip-evaluation", help="Do not evaluate against the "
+                                                  "baselines (faster).")] = False,
+) -> None:
+    """Validate, segment, evaluate, train and report: the whole pipeline on one purchase table."""
+    with user_errors():
+        out.mkdir(parents=True, exist_ok=True)
+        began = time.perf_counter()
+        columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn(
+            "{task.completed}/{task.total}"), TimeElapsedColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("validate", total=len(STAGES))
+
+            def stage(name: str, detail: str = "") -> None:
+                bar.update(task, description=f"{name}{': ' + detail if detail else ''}")
+
+            events = _validate_stage(source, out, format, map, map_file)
+            bar.advance(task)
+            stage("segment")
+            seg = run_segmentation(events, out, k=segments_k, seed=seed)
+            labels = segment_labels(seg.segments)
+            bar.advance(task)
+            evaluation = None
+            if not skip_evaluation:
+                stage("evaluate")
+                evaluation = _evaluation_stage(events, out, labels, k, cutoff,
+                                               lambda step, name: stage("evaluate", f"{step} {name}"))
+            bar.advance(task)
+            stage("train")
+            train_recommender(events, out, segments=seg.segments, seed=seed, k=k, bundle_dir=BUNDLE_DIR,
+                              segmenter=seg.model, profiles=seg.profiles, evaluation=_summary(evaluation, k),
+                              epoch_callback=lambda epoch, score: stage("train", f"epoch {epoch}"))
+            bar.advance(task)
+            stage("report")
+            report = build_report(out)
+            bar.advance(task)
+        console.print(f"[green]done[/] in {time.perf_counter() - began:.0f} s: {len(events):,} events, "
+                      f"{len(seg.profiles)} segments")
+        for what, name in (("segments", "segments.csv"), ("evaluation", EVALUATION_FILE),
+                           ("recommendations", RECOMMENDATIONS_FILE), ("model bundle", BUNDLE_DIR)):
+            if (out / name).exists():
+                console.print(f"  {what:<16}{escape(str(out / name))}")
+        console.print(f"  {'report':<16}[bold]{escape(str(report))}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)

@@ -1,0 +1,67 @@
+"""``segrec train``: fit the hybrid recommender and write the model bundle and everyone's recommendations."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..exceptions import InputError
+from ..recommend.training import MODEL_DIR, RECOMMENDATIONS_FILE, train_recommender
+from ._common import FormatOpt, MapFileOpt, MapOpt, SourceArg, load_source
+from ._errors import user_errors
+
+console = Console(stderr=True)
+
+
+def _read_segments(path: Path | None) -> pd.DataFrame | None:
+    if path is None:
+        return None
+    try:
+        return pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read segments file {path}: {exc}") from exc
+
+
+def train(
+    source: SourceArg,
+    out: Annotated[Path, typer.Option("--out", help="Directory for model/ and recommendations.parquet.")],
+    segments: Annotated[
+        Path | None, typer.Option("--segments", help="segments.parquet from `segrec segment` (user_id, segment).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the LightFM part.")] = 42,
+    k: Annotated[int, typer.Option("-k", "--k", help="Recommendations per customer in the output file.")] = 10,
+    format: FormatOpt = None,
+    map: MapOpt = None,
+    map_file: MapFileOpt = None,
+) -> None:
+    """Fit the hybrid recommender (LightFM + EASE + TF-IDF content) and write model/ and recommendations."""
+    with user_errors():
+        began = time.perf_counter()
+        events = load_source(source, format, map, map_file).events
+        if events.empty:
+            raise InputError(f"{source} holds no usable purchase rows")
+        with Progress(TextColumn("[bold]LightFM epochs"), BarColumn(), TextColumn("{task.completed} {task.description}"),
+                      TimeElapsedColumn(), console=console, transient=True) as progress:
+            task = progress.add_task("", total=None)
+
+            def on_epoch(epoch: int, score: float | None) -> None:
+                progress.update(task, completed=epoch, description=f"(P@10 {score:.3f})" if score is not None else "")
+
+            model = train_recommender(events, out, segments=_read_segments(segments), seed=seed, k=k,
+                                      epoch_callback=on_epoch)
+        ds = model.dataset_
+        console.print(f"fitted on {ds.n_users:,} customers x {ds.n_items:,} products "
+                      f"(LightFM best epoch {model.cf_.best_epoch_}) in {time.perf_counter() - began:.1f} s")
+        console.print(f"wrote {escape(str(out / MODEL_DIR))}/ and {escape(str(out / RECOMMENDATIONS_FILE))}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``train`` command to ``app``."""
+    app.command("train")(train)

@@ -1,0 +1,181 @@
+"""Content-based recommendations: TF-IDF over product text, top-k cosine neighbours, history-weighted scores.
+
+Text is what a product has before anyone buys it, so this model is what makes new products reachable (a
+catalogue row with a name but no purchases gets neighbours like any other) and what explains a recommendation
+("similar to <a product you bought>"). Word 1-2 grams catch shared terms; character 3-5 grams inside words
+catch short, abbreviated names ("T-LIGHT HLDR" vs "T-LIGHT HOLDER"). On Online Retail (temporal split at
+2011-11-01, P@10 / NDCG@10 of content alone) words gave 0.0598 / 0.0643, characters 0.0549 / 0.0621 and
+both, stacked and re-normalised, 0.0599 / 0.0657: both are kept by default.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+from ..columns import Columns
+from ..exceptions import InputError, UnknownProductError
+from ._neighbours import top_k_neighbours
+from .base import Recommender
+from .data import Dataset
+
+__all__ = ["ContentRecommender", "product_text"]
+
+
+def product_text(catalogue: pd.DataFrame) -> pd.Series:
+    """Name, description and category of each product as one lower-case string (placeholders dropped)."""
+    parts = []
+    for column in (Columns.ItemName, Columns.Description, Columns.Category):
+        if column in catalogue:
+            text = catalogue[column].astype("string").fillna("")
+            parts.append(text.mask(text.str.lower().isin(["unknown", "nan"]), ""))
+    if not parts:
+        return pd.Series([""] * len(catalogue), index=catalogue.index)
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + " " + part
+    return joined.str.lower().str.strip().astype(str)
+
+
+class ContentRecommender(Recommender):
+    """Item-to-item TF-IDF similarity; a user's score for an item sums its similarity to what they bought.
+
+    Parameters
+    ----------
+    k_neighbours : int
+        Neighbours kept per item (the similarity matrix is sparse: n_items x k_neighbours entries).
+    word_ngram_range, char_ngram_range : tuple of int
+        n-gram ranges of the word and ``char_wb`` vectorisers; ``use_char_ngrams=False`` drops the latter.
+    recency_half_life_days : float or None
+        When the dataset has ``recency_days``, a purchase's weight halves every this many days, so the
+        profile follows the customer's recent taste. None: interaction weights only.
+    """
+
+    def __init__(
+        self,
+        *,
+        k_neighbours: int = 50,
+        word_ngram_range: tuple[int, int] = (1, 2),
+        use_char_ngrams: bool = True,
+        char_ngram_range: tuple[int, int] = (3, 5),
+        min_df: int = 1,
+        recency_half_life_days: float | None = 120.0,
+    ) -> None:
+        self.k_neighbours = k_neighbours
+        self.word_ngram_range = word_ngram_range
+        self.use_char_ngrams = use_char_ngrams
+        self.char_ngram_range = char_ngram_range
+        self.min_df = min_df
+        self.recency_half_life_days = recency_half_life_days
+
+    def _vectorisers(self) -> list[TfidfVectorizer]:
+        vecs = [TfidfVectorizer(ngram_range=tuple(self.word_ngram_range), sublinear_tf=True, min_df=self.min_df,
+                                token_pattern=r"(?u)\b\w+\b")]
+        if self.use_char_ngrams:
+            vecs.append(TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngram_range),
+                                        sublinear_tf=True, min_df=self.min_df))
+        return vecs
+
+    def _fit(self, dataset: Dataset) -> None:
+        if self.k_neighbours < 1:
+            raise InputError(f"k_neighbours must be >= 1, got {self.k_neighbours}")
+        texts = product_text(dataset.catalogue).tolist()  # aligned to the dataset's item index
+        self.vectorisers_ = []
+        for vec in self._vectorisers():
+            try:
+                vec.fit(texts)
+            except ValueError:  # empty vocabulary: no usable text at all
+                continue
+            self.vectorisers_.append(vec)
+        self.neighbours_ = top_k_neighbours(self.item_vectors(texts), self.k_neighbours)
+
+    def item_vectors(self, texts: list[str]) -> sp.csr_matrix:
+        """L2-normalised TF-IDF rows of ``texts`` (word and char blocks stacked, then re-normalised)."""
+        if not getattr(self, "vectorisers_", None):
+            return sp.csr_matrix((len(texts), 1), dtype=np.float32)
+        blocks = [vec.transform(texts) for vec in self.vectorisers_]
+        return normalize(sp.hstack(blocks, format="csr")).astype(np.float32)
+
+    # ------------------------------------------------------------------------------------------ scoring
+    def history(self, user_idx: np.ndarray) -> sp.csr_matrix:
+        """Each user's purchase weights, recency-decayed when the dataset knows dates."""
+        dataset = self.dataset_
+        weights = dataset.interactions[user_idx].astype(np.float32)
+        if self.recency_half_life_days and dataset.recency_days is not None:
+            days = dataset.recency_days[user_idx].astype(np.float32)
+            decay = days.copy()
+            decay.data = np.exp2(-(days.data - 1.0) / np.float32(self.recency_half_life_days))
+            weights = weights.multiply(decay).tocsr()
+        return sp.csr_matrix(weights, dtype=np.float32)
+
+    def _score(self, user_idx: np.ndarray) -> np.ndarray:
+        return np.asarray((self.history(user_idx) @ self.neighbours_).toarray(), dtype=np.float32)
+
+    def session_scores(self, item_idx: np.ndarray) -> np.ndarray:
+        """Scores of every item for a session holding ``item_idx`` (cold start: no user needed)."""
+        self.check_fitted()
+        item_idx = np.asarray(item_idx, dtype=np.int64)
+        return np.asarray(self.neighbours_[item_idx].sum(axis=0), dtype=np.float32).ravel()
+
+    def similar_products(self, product_id: object, k: int = 10) -> pd.DataFrame:
+        """The ``k`` products most similar to ``product_id`` (rank, product_id, product_name, score)."""
+        self.check_fitted()
+        idx = int(self.dataset_.item_index([product_id])[0])
+        if idx < 0:
+            raise UnknownProductError(f"product {product_id!r} is not in the catalogue")
+        row = self.neighbours_[idx]
+        order = np.lexsort((row.indices, -row.data))[:k]
+        items, scores = row.indices[order], row.data[order]
+        names = self.dataset_.catalogue[Columns.ItemName].to_numpy()
+        return pd.DataFrame({
+            Columns.Rank: np.arange(1, len(items) + 1, dtype=np.int64),
+            Columns.Item: self.dataset_.items.to_external(items),
+            Columns.ItemName: names[items].astype(object),
+            Columns.Score: scores.astype(np.float64),
+        })
+
+    # -------------------------------------------------------------------------------------------- state
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Vocabularies as JSON lists (term order = column order), idf and the neighbour CSR as arrays."""
+        self.check_fitted()
+        params = {**self.get_params(), "word_ngram_range": list(self.word_ngram_range),
+                  "char_ngram_range": list(self.char_ngram_range)}
+        vocab = []
+        arrays: dict[str, np.ndarray] = {}
+        for i, vec in enumerate(self.vectorisers_):
+            terms = np.empty(len(vec.vocabulary_), dtype=object)
+            for term, col in vec.vocabulary_.items():
+                terms[col] = term
+            vocab.append({"analyzer": vec.analyzer, "terms": terms.tolist()})
+            arrays[f"idf_{i}"] = vec.idf_.astype(np.float64)
+        n = self.neighbours_
+        arrays |= {"neighbours_data": n.data, "neighbours_indices": n.indices, "neighbours_indptr": n.indptr}
+        return {"class": type(self).__name__, "params": params, "vocabularies": vocab}, arrays
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray], dataset: Dataset) -> Self:
+        if config.get("class") != cls.__name__:
+            raise TypeError(f"state of a {config.get('class')!r} cannot be loaded into {cls.__name__}")
+        params = dict(config["params"])
+        params["word_ngram_range"] = tuple(params["word_ngram_range"])
+        params["char_ngram_range"] = tuple(params["char_ngram_range"])
+        model = cls(**params)
+        prototypes = {vec.analyzer: vec for vec in model._vectorisers()}
+        model.vectorisers_ = []
+        for i, entry in enumerate(config["vocabularies"]):
+            vec = prototypes[entry["analyzer"]]
+            # a fixed vocabulary plus idf_ is a fitted TfidfVectorizer (sklearn's public setter), no refit needed
+            vec.set_params(vocabulary={term: col for col, term in enumerate(entry["terms"])})
+            vec.idf_ = np.asarray(arrays[f"idf_{i}"], dtype=np.float64)
+            model.vectorisers_.append(vec)
+        n = dataset.n_items
+        model.neighbours_ = sp.csr_matrix(
+            (arrays["neighbours_data"], arrays["neighbours_indices"], arrays["neighbours_indptr"]), shape=(n, n)
+        )
+        model.dataset_ = dataset
+        return model

@@ -1,0 +1,70 @@
+"""TF-IDF content neighbours on a hand-made catalogue where the right answer is obvious."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recommend_helpers import catalogue_events, round_trip
+from segrec.columns import Columns as C
+from segrec.exceptions import UnknownProductError
+from segrec.recommend import ContentRecommender, Dataset
+
+
+def test_neighbours_follow_the_text() -> None:
+    ds = Dataset.from_events(catalogue_events())
+    model = ContentRecommender(k_neighbours=3).fit(ds)
+    similar = model.similar_products("M1", k=2)
+    assert list(similar.columns) == [C.Rank, C.Item, C.ItemName, C.Score]
+    assert set(similar[C.Item]) <= {"M2", "M3"}
+    assert similar[C.Item].iloc[0] == "M2"  # "blue ceramic coffee mug" ~ "red ceramic coffee mug"
+    assert similar[C.Score].is_monotonic_decreasing
+
+
+def test_user_scores_favour_the_theme_they_bought() -> None:
+    ds = Dataset.from_events(catalogue_events())
+    model = ContentRecommender(k_neighbours=3).fit(ds)
+    recs = model.recommend(["u3"], k=1)  # bought C1, C2 (candles)
+    assert recs[C.Item].iloc[0] == "C3"
+
+
+def test_unknown_product_raises() -> None:
+    model = ContentRecommender().fit(Dataset.from_events(catalogue_events()))
+    with pytest.raises(UnknownProductError, match="nope"):
+        model.similar_products("nope")
+
+
+def test_cold_product_with_text_is_reachable() -> None:
+    extra = pd.DataFrame({C.Item: ["M9"], C.ItemName: ["green ceramic coffee mug"]})
+    ds = Dataset.from_events(catalogue_events(), catalogue=extra)
+    model = ContentRecommender(k_neighbours=3).fit(ds)
+    assert ds.purchases[:, ds.item_index(["M9"])[0]].nnz == 0
+    assert model.similar_products("M9", k=1)[C.Item].iloc[0] in {"M1", "M2"}
+    assert "M9" in set(model.recommend(["u1"], k=2)[C.Item])
+
+
+def test_similarity_matrix_is_in_dataset_item_order() -> None:
+    """Regression: neighbours must be indexed like dataset.items, whatever the order of the events."""
+    events = catalogue_events().sample(frac=1.0, random_state=1)
+    ds = Dataset.from_events(events)
+    model = ContentRecommender(k_neighbours=5).fit(ds)
+    names = ds.catalogue[C.ItemName].to_numpy()
+    assert list(ds.catalogue[C.Item]) == list(ds.items.external_ids)
+    for i in range(ds.n_items):
+        row = model.neighbours_[i]
+        best = row.indices[np.argmax(row.data)]
+        shared = set(names[i].split()) & set(names[best].split())
+        assert shared - {"scented", "ceramic"} or shared, (names[i], names[best])
+    m1, m2 = ds.item_index(["M1", "M2"])
+    c1 = ds.item_index(["C1"])[0]
+    assert model.neighbours_[m1, m2] > model.neighbours_[m1, c1]
+
+
+def test_state_round_trip_identical() -> None:
+    ds = Dataset.from_events(catalogue_events())
+    model = ContentRecommender(k_neighbours=3).fit(ds)
+    again = round_trip(model, ds)
+    pd.testing.assert_frame_equal(model.recommend(ds.users.external_ids, k=3),
+                                  again.recommend(ds.users.external_ids, k=3))
+    np.testing.assert_allclose(model.item_vectors(["red mug"]).toarray(), again.item_vectors(["red mug"]).toarray())
