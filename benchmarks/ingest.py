@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -120,7 +121,7 @@ class PeakRSS:
         self.peak = max(self.peak, self.current())
 
 
-def run(rows: int, keep: Path | None) -> dict[str, object]:
+def run(rows: int, keep: Path | None) -> dict[str, Any]:
     """Generate, ingest, measure; return the result record."""
     with tempfile.TemporaryDirectory() as tmp:
         path = (keep or Path(tmp)) / f"events_{rows}.csv"
@@ -129,6 +130,7 @@ def run(rows: int, keep: Path | None) -> dict[str, object]:
             subprocess.run([sys.executable, __file__, "--rows", str(rows), "--generate", str(path)], check=True)
             print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s")
         baseline = PeakRSS.current()
+        load = os.getloadavg()
         with PeakRSS() as rss:
             t0, cpu0 = time.perf_counter(), time.process_time()
             result = ingest(path)
@@ -142,7 +144,9 @@ def run(rows: int, keep: Path | None) -> dict[str, object]:
             "seconds": round(seconds, 2),
             "rows_per_s": round(result.report.rows_read / seconds),
             "cpu_seconds": round(cpu, 2),
+            "cpu_seconds_per_million_rows": round(cpu / result.report.rows_read * 1e6, 2),
             "rows_per_cpu_s": round(result.report.rows_read / cpu),
+            "load_average_before": [round(x, 2) for x in load],
             "load_average_1min": round(os.getloadavg()[0], 2),
             "frame_mb": round(frame_bytes / 1e6, 1),
             "baseline_rss_mb": round(baseline / 1e6, 1),
@@ -152,6 +156,31 @@ def run(rows: int, keep: Path | None) -> dict[str, object]:
             "targets": {"rows_per_s": 1_000_000, "peak_rss_over_frame": 2.5},
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         }
+
+
+def _summary(record: dict[str, Any]) -> Table:
+    """One row: the figures the targets are about, each marked against its target."""
+    targets = record["targets"]
+    fast = record["rows_per_s"] >= targets["rows_per_s"]
+    lean = record["peak_rss_over_frame"] <= targets["peak_rss_over_frame"]
+    title = (
+        f"segrec ingest ({record['machine']['cpus']} CPUs, load {record['load_average_1min']}); targets: "
+        f">= {targets['rows_per_s']:,} rows/s, peak RSS <= {targets['peak_rss_over_frame']}x frame"
+    )
+    table = Table(title=title)
+    for name in ("rows", "wall s", "rows/s", "CPU s", "CPU s / M rows", "peak RSS MB", "frame MB", "RSS / frame"):
+        table.add_column(name, justify="right")
+    table.add_row(
+        f"{record['rows']:,}",
+        f"{record['seconds']:.2f}",
+        f"[{'green' if fast else 'red'}]{record['rows_per_s']:,}[/]",
+        f"{record['cpu_seconds']:.2f}",
+        f"{record['cpu_seconds_per_million_rows']:.2f}",
+        f"{record['peak_rss_mb']:,.0f}",
+        f"{record['frame_mb']:,.0f}",
+        f"[{'green' if lean else 'red'}]{record['peak_rss_over_frame']:.2f}x[/]",
+    )
+    return table
 
 
 def main() -> None:
@@ -164,13 +193,15 @@ def main() -> None:
         make_csv(args.generate, args.rows)
         return
     record = run(args.rows, args.keep)
-    table = Table(title="segrec ingest benchmark")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
+    console = Console(width=max(Console().width, 110))
+    console.print(_summary(record))
+    details = Table(title="details")
+    details.add_column("measure")
+    details.add_column("value", justify="right")
     for key, value in record.items():
         if not isinstance(value, dict):
-            table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
-    Console().print(table)
+            details.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    console.print(details)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -75,8 +75,9 @@ def _clean(canon: str, ref: str, k: str) -> str:
     v = ref if k == "text" else f"CAST({ref} AS VARCHAR)"
     if canon not in ID_COLUMNS:
         return f"NULLIF({v}, '')"
+    # contains() is a cheap guard: only ids with a space or ".0" can need trimming or the 17850.0 fix.
     return (
-        f"CASE WHEN {_is_na(v)} THEN NULL "
+        f"CASE WHEN {_is_na(v)} THEN NULL WHEN NOT (contains({v}, ' ') OR contains({v}, '.0')) THEN {v} "
         f"WHEN ends_with({v}, '.0') THEN regexp_replace(trim({v}), '^(-?[0-9]+)\\.0$', '\\1') "
         f"WHEN starts_with({v}, ' ') OR ends_with({v}, ' ') THEN NULLIF(trim({v}), '') ELSE {v} END"
     )

@@ -139,7 +139,7 @@ def _split(
             rejected.append(_rejects_table(part, rows.to_numpy() + offset, names))
             if strict:
                 raise _row_error(rejected[-1], source, resolution)
-            accepted.append(batch.filter(pc.invert(bad)).select(keep))
+            accepted.append(batch.select(keep).filter(pc.invert(bad)))
         offset += len(batch)
     schema = reader.schema
     table = pa.Table.from_batches(accepted, pa.schema([schema.field(c) for c in keep]))
