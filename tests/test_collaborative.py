@@ -68,3 +68,20 @@ def test_state_round_trip_identical(model: LightFMRecommender, dataset: Dataset)
     pd.testing.assert_frame_equal(model.recommend(users, k=5), again.recommend(users, k=5))
     row = pd.DataFrame([{C.Age: 35.0, C.Gender: "F"}])
     np.testing.assert_array_equal(model.cold_user_factors(row), again.cold_user_factors(row))
+
+
+def test_item_features_need_categories(dataset: Dataset) -> None:
+    with_categories = LightFMRecommender(**FAST_CF).fit(dataset)
+    assert with_categories.item_encoder_ is not None
+    catalogue = dataset.catalogue.assign(**{C.Category: "unknown"})
+    from dataclasses import replace
+
+    bare = LightFMRecommender(**FAST_CF).fit(replace(dataset, catalogue=catalogue))
+    assert bare.item_encoder_ is None  # price bands alone are not used
+
+
+def test_fit_more_continues_training(dataset: Dataset) -> None:
+    model = LightFMRecommender(**{**FAST_CF, "early_stopping": False}).fit(dataset)
+    before = model.score(np.arange(5)).copy()
+    model.fit_more(dataset, 2)
+    assert model.score(np.arange(5)).shape == before.shape and not np.allclose(model.score(np.arange(5)), before)

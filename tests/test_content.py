@@ -68,3 +68,14 @@ def test_state_round_trip_identical() -> None:
     pd.testing.assert_frame_equal(model.recommend(ds.users.external_ids, k=3),
                                   again.recommend(ds.users.external_ids, k=3))
     np.testing.assert_allclose(model.item_vectors(["red mug"]).toarray(), again.item_vectors(["red mug"]).toarray())
+
+
+def test_items_similar_to_nothing_bought_are_ordered_by_popularity() -> None:
+    """Regression: they used to tie at 0, which the AUC counts against the test item (0.48 on the shop)."""
+    ds = Dataset.from_events(catalogue_events())
+    model = ContentRecommender(k_neighbours=1).fit(ds)
+    scores = model.score(ds.user_index(["u1"]))[0]  # u1 bought mugs only
+    candles = ds.item_index(["C1", "C2", "C3"])
+    expected = 1e-9 * ds.item_popularity()[candles] / ds.n_users
+    np.testing.assert_allclose(scores[candles], expected, rtol=1e-5)
+    assert (scores[candles] > 0).all()

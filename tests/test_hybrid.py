@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from recommend_helpers import catalogue_events, fast_hybrid, round_trip, small_events
 from segrec.columns import Columns as C
+from segrec.evaluation.metrics import auc_from_ranks, positive_ranks
 from segrec.exceptions import SegrecWarning
 from segrec.recommend import Dataset, HybridRecommender
-from segrec.recommend.hybrid import REASON_PEERS, REASON_POPULAR, REASON_REPEAT, REASON_SEGMENT
+from segrec.recommend._signals import validation_split
+from segrec.recommend._topk import top_k
+from segrec.recommend.hybrid import REASON_PEERS, REASON_POPULAR, REASON_REPEAT, REASON_SEGMENT, SIGNALS
 
 REASONS = (REASON_PEERS, REASON_REPEAT, REASON_POPULAR)
 
@@ -26,6 +31,12 @@ def dataset() -> Dataset:
 @pytest.fixture(scope="module")
 def model(dataset: Dataset) -> HybridRecommender:
     return fast_hybrid().fit(dataset)
+
+
+@pytest.fixture(scope="module")
+def plain(dataset: Dataset) -> HybridRecommender:
+    """No MMR re-ranking: recommendations are the top of ``score``."""
+    return fast_hybrid(mmr_lambda=1.0).fit(dataset)
 
 
 def _bought(dataset: Dataset) -> set[tuple[int, int]]:
@@ -53,33 +64,71 @@ def test_buy_again_ranks_repeat_purchases(model: HybridRecommender, dataset: Dat
     assert (recs.loc[again, C.Reason] == REASON_REPEAT).all()
 
 
-def test_score_is_consistent_with_ranking(model: HybridRecommender, dataset: Dataset) -> None:
+def test_score_is_consistent_with_ranking(plain: HybridRecommender, dataset: Dataset) -> None:
     users = np.arange(10)
-    items, _ = model.recommend_idx(users, k=5)
-    scores = model.score(users)
+    items, _ = plain.recommend_idx(users, k=5)
+    scores = plain.score(users)
     for row in range(len(users)):
         masked = scores[row].copy()
         masked[dataset.purchases[row].indices] = -np.inf
         assert list(np.argsort(-masked, kind="stable")[:5]) == list(items[row])
 
 
+def test_score_is_finite_and_ranks_bought_items_in_sample(plain: HybridRecommender, dataset: Dataset) -> None:
+    """Regression: bought items used to score -inf, so the in-sample AUC was 0 and buy-again AUC < 0.5."""
+    users = np.arange(dataset.n_users)
+    scores = plain.score(users)
+    assert scores.shape == (dataset.n_users, dataset.n_items) and np.isfinite(scores).all()
+    bought = (dataset.purchases > 0).astype(np.float32).tocsr()
+    auc = np.nanmean(auc_from_ranks(positive_ranks(scores, bought)))
+    assert auc > 0.7
+
+
+def test_buy_again_ranking_is_the_ranking_of_score(plain: HybridRecommender, dataset: Dataset) -> None:
+    users = np.arange(25)
+    items, values = plain.recommend_idx(users, k=8, filter_seen=False)
+    expected, expected_values = top_k(plain.score(users), 8)
+    np.testing.assert_array_equal(items, expected)
+    np.testing.assert_allclose(values, expected_values, rtol=1e-5)
+
+
+def test_blend_is_tuned_on_a_validation_slice() -> None:
+    ds = Dataset.from_events(small_events(customers=400, products=60, seed=11))
+    model = fast_hybrid(mmr_lambda=1.0).fit(ds)
+    assert model.tuning_["tuned"] and model.tuning_["validation"]["kind"] == "temporal"
+    assert model.tuning_["objective_after"] >= model.tuning_["objective_before"]
+    assert set(model.weights_) == {*SIGNALS, "repeat"} and any(model.weights_[s] for s in SIGNALS)
+    fixed = fast_hybrid(tune=False).fit(ds)
+    assert fixed.weights_ == fixed._given_weights() and not fixed.tuning_["tuned"]
+
+
+def test_validation_slice_is_the_end_of_the_period(dataset: Dataset) -> None:
+    split = validation_split(dataset, 0.2)
+    train, targets = split.train, split.targets
+    assert targets.nnz > 0 and not (train.purchases.multiply(targets)).nnz  # targets are not in the history
+    assert train.purchases.nnz + targets.nnz <= dataset.purchases.nnz
+    assert train.recency_days.data.min() >= 1.0 and train.recency_days.nnz == train.purchases.nnz
+    random = validation_split(replace(dataset, recency_days=None), 0.2, seed=1)
+    assert random.description["kind"] == "random" and random.targets.nnz > 0
+
+
 def test_content_looked_up_in_dataset_item_order() -> None:
     """Regression: the content term must score a candidate by *its own* similarity to the history."""
     ds = Dataset.from_events(catalogue_events().sample(frac=1.0, random_state=5))
-    model = fast_hybrid(w_cf=0.0, w_item=0.0, w_trend=0.0, w_content=1.0, pool_size=6).fit(ds)
+    model = fast_hybrid(w_cf=0.0, w_item=0.0, w_trend=0.0, w_content=1.0, pool_size=6, tune=False).fit(ds)
     recs = model.recommend(["u1"], k=1)  # bought M1 and M2: the third mug is the content answer
     assert recs[C.Item].iloc[0] == "M3"
     assert recs[C.Reason].iloc[0].startswith("similar to ")
 
 
 def test_segment_reason(dataset: Dataset) -> None:
-    model = fast_hybrid(w_cf=0.0, w_item=0.0, w_content=0.0).fit(dataset)
+    model = fast_hybrid(w_cf=0.0, w_item=0.0, w_content=0.0, tune=False).fit(dataset)
     recs = model.recommend(dataset.users.external_ids[:40], k=10)
     assert recs[C.Reason].str.startswith(REASON_SEGMENT.format(segment="")).any()
 
 
 def test_mmr_diversifies(dataset: Dataset) -> None:
-    plain = fast_hybrid().fit(dataset)
+    plain = fast_hybrid(mmr_lambda=1.0).fit(dataset)
     diverse = fast_hybrid(mmr_lambda=0.3).fit(dataset)
     users = np.arange(20)
     a, _ = plain.recommend_idx(users, k=5)

@@ -23,8 +23,8 @@ def ease_weights(binary: sp.csr_matrix, lam: float, *, max_items: int = 6000, ke
     active = active[popularity[active] > 0]
     if len(active) == 0:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
-    x = sp.csr_matrix(binary[:, active], dtype=np.float64)
-    gram = (x.T @ x).toarray()
+    x = sp.csr_matrix(binary[:, active], dtype=np.float32)
+    gram = (x.T @ x).toarray()  # float32, like the EASE baseline: half the time of float64 at lambda >= 1
     gram[np.diag_indices_from(gram)] += lam
     with threadpool_limits(None):  # use every core for the one dense inverse
         inverse = np.linalg.inv(gram)

@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from ..columns import Columns
 from ..exceptions import InputError
+from ._signals import segment_popularity
 from ._state import ArrayStateMixin
 from .base import Recommender
 from .collaborative import LightFMRecommender
@@ -76,21 +77,8 @@ class SegmentPopularityRecommender(ArrayStateMixin, Recommender):
     def _fit(self, dataset: Dataset) -> None:
         if self.min_segment_users < 1:
             raise InputError(f"min_segment_users must be >= 1, got {self.min_segment_users}")
-        x = _binary(dataset)
-        self.popularity_ = _share_of_buyers(x)
-        codes = np.full(dataset.n_users, -1, np.int64)
-        if Columns.Segment in dataset.user_attributes:
-            codes = pd.factorize(dataset.user_attributes[Columns.Segment].astype("string"))[0].astype(np.int64)
-        sizes = np.bincount(codes[codes >= 0], minlength=codes.max() + 1)
-        large = codes >= 0
-        large[large] = sizes[codes[large]] >= self.min_segment_users
-        codes[~large] = -1
-        self.user_segment_ = codes
-        users = np.flatnonzero(large)
-        members = sp.csr_matrix((np.ones(len(users), np.float32), (codes[users], users)),
-                                shape=(len(sizes), dataset.n_users))
-        counts = np.maximum(np.asarray(members.sum(axis=1)), 1.0)
-        self.segment_popularity_ = np.asarray((members @ x).toarray() / counts, dtype=np.float32)
+        self.popularity_ = _share_of_buyers(_binary(dataset))
+        self.segment_popularity_, self.user_segment_ = segment_popularity(dataset, min_segment_users=self.min_segment_users)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         tie_break = 1e-4 * self.popularity_

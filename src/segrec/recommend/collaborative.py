@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from lightfm import LightFM
 from sklearn.preprocessing import normalize
 
+from ..columns import Columns
 from ..exceptions import InputError
 from ._topk import top_k
 from .base import Recommender
@@ -48,7 +49,11 @@ class LightFMRecommender(Recommender):
     epochs : int
         Maximum number of epochs (the early-stopping budget).
     use_user_features, use_item_features : bool
-        Add side features (segment, demographics bands; category, price band) to the identity features.
+        Add side features (segment, demographics bands; category, price band) to the identity features. Item
+        features are used only when the catalogue has categories: price bands alone make every product share
+        its identity feature with a fifth of the catalogue, which on Online Retail (no categories) cost P@10
+        0.052 against 0.059 without them (and 2 s instead of 1.3 s per epoch); on the generated shop category
+        and price bands lift P@10 from 0.095 to 0.105.
     use_weights : bool
         Pass ``dataset.interactions`` as WARP sample weights (else every purchase counts 1).
     early_stopping : bool
@@ -113,6 +118,8 @@ class LightFMRecommender(Recommender):
             raise InputError("LightFMRecommender needs epochs >= 1 and no_components >= 1")
         self.user_encoder_ = user_encoder().fit(dataset.user_attributes) if self.use_user_features else None
         self.item_encoder_ = item_encoder().fit(dataset.catalogue) if self.use_item_features else None
+        if self.item_encoder_ is not None and Columns.Category not in self.item_encoder_.levels_:
+            self.item_encoder_ = None  # price bands alone tie unrelated products together (see the docstring)
         user_features = self._features(self.user_encoder_, dataset.user_attributes)
         item_features = self._features(self.item_encoder_, dataset.catalogue)
         binary = sp.csr_matrix(dataset.purchases > 0, dtype=np.float32)
@@ -124,6 +131,28 @@ class LightFMRecommender(Recommender):
         if not self.early_stopping or self.refit:
             self.model_ = self._train(binary, weights, user_features, item_features, epochs)
         self._export(self.model_, user_features, item_features, dataset.n_users)
+
+    def fit_more(self, dataset: Dataset, epochs: int) -> Self:
+        """Continue training on ``dataset`` for ``epochs`` more epochs (warm start; no early stopping).
+
+        ``dataset`` must have the users, items and attributes of the one the model was fitted on, typically
+        the same data with more interactions: the hybrid fits its parts without a validation slice to tune its
+        blend, then brings the model up to date on everything at the cost of a few epochs, not a second fit.
+        """
+        self.check_fitted()
+        if not hasattr(self, "model_"):
+            raise InputError("fit_more needs a model fitted in this session (a loaded state has no LightFM model)")
+        if (dataset.n_users, dataset.n_items) != (self.dataset_.n_users, self.dataset_.n_items):
+            raise InputError("fit_more needs a dataset with the same users and items as the one fitted on")
+        user_features = self._features(self.user_encoder_, dataset.user_attributes)
+        item_features = self._features(self.item_encoder_, dataset.catalogue)
+        binary = sp.csr_matrix(dataset.purchases > 0, dtype=np.float32)
+        weights = sp.csr_matrix(dataset.interactions, dtype=np.float32) if self.use_weights else binary
+        for _ in range(epochs):
+            self._fit_epoch(self.model_, binary, weights, user_features, item_features)
+        self._export(self.model_, user_features, item_features, dataset.n_users)
+        self.dataset_ = dataset
+        return self
 
     @staticmethod
     def _features(encoder: FeatureEncoder | None, frame: pd.DataFrame) -> sp.csr_matrix | None:

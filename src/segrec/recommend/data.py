@@ -242,12 +242,19 @@ def _user_attributes(events: pd.DataFrame, users: IdMap, segments: pd.Series | N
     if Columns.Date in events:
         frame = events.sort_values(Columns.Date, kind="stable")
     attrs = frame.assign(**{Columns.User: frame[Columns.User].astype(str)}).groupby(Columns.User)[present].last()
-    attrs = attrs.reindex(users.external_ids)
+    return complete_user_attributes(attrs.reindex(users.external_ids), segments)
+
+
+def complete_user_attributes(attrs: pd.DataFrame, segments: pd.Series | None) -> pd.DataFrame:
+    """Add absent demographic columns as missing and the segment label; ``attrs`` is indexed by user id (str).
+
+    Shared by the local and Spark engines so both give bundles the same attribute table.
+    """
     for column in USER_ATTRIBUTES:
         if column not in attrs:
             attrs[column] = pd.NA
     if segments is not None:
         seg = pd.Series(segments.to_numpy(), index=segments.index.astype(str))
-        attrs[Columns.Segment] = seg.reindex(users.external_ids).to_numpy()
+        attrs[Columns.Segment] = seg.reindex(attrs.index).to_numpy()
     attrs.index.name = Columns.User
     return attrs.reset_index(drop=True)
