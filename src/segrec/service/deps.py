@@ -1,0 +1,55 @@
+"""Dependencies shared by the routers, as ``Annotated`` aliases (tests override :func:`get_served`).
+
+They are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the thread pool, a hop that
+costs more than these lookups.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from .settings import Settings
+from .state import BundleHolder, Served
+
+_bearer = HTTPBearer(auto_error=False, description="SEGREC_ADMIN_TOKEN")
+
+
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def get_holder(request: Request) -> BundleHolder:
+    return request.app.state.holder
+
+
+async def get_served(request: Request) -> Served:
+    """The bundle this request is served from, taken once: a reload mid-request does not affect it."""
+    served = request.app.state.holder.current
+    if served is None:
+        raise HTTPException(503, "no bundle loaded yet")
+    return served
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+HolderDep = Annotated[BundleHolder, Depends(get_holder)]
+BundleDep = Annotated[Served, Depends(get_served)]
+
+
+async def require_admin(
+    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """403 when no token is configured (reload disabled), 401 without credentials, 403 with a wrong token."""
+    if settings.admin_token is None or not settings.admin_token.get_secret_value():
+        raise HTTPException(403, "reload disabled: set SEGREC_ADMIN_TOKEN to enable it")
+    if credentials is None:
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    expected = settings.admin_token.get_secret_value().encode()
+    if not secrets.compare_digest(credentials.credentials.encode(), expected):
+        raise HTTPException(403, "invalid admin token")
+
+
+AdminDep = Annotated[None, Depends(require_admin)]

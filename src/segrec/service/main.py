@@ -1,0 +1,72 @@
+"""The FastAPI application: settings from the environment, bundle loaded in the lifespan, one router per
+resource, errors as JSON, access log and metrics middlewares.
+
+Run it with ``segrec serve BUNDLE`` or ``uvicorn --factory segrec.service.main:create_app`` (with
+``SEGREC_BUNDLE`` set). ``SIGHUP`` reloads the bundle in the background (single worker; with ``--workers N``
+uvicorn's supervisor restarts the workers on SIGHUP instead, which also loads the new bundle).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import FastAPI
+
+from .. import __version__
+from .errors import install_error_handlers
+from .metrics import Metrics
+from .middleware import AccessLog, BodySizeLimit
+from .routers import ROUTERS, dashboard
+from .settings import Settings
+from .state import BundleHolder, Served
+
+logger = logging.getLogger("segrec.service")
+
+
+def create_app(settings: Settings | None = None, *, served: Served | None = None) -> FastAPI:
+    """Build the app; ``served`` skips loading from ``settings.bundle`` (tests, embedding)."""
+    settings = settings or Settings()
+    metrics = Metrics()
+    holder = BundleHolder(settings.bundle, metrics, precompute_k=settings.precompute_k)
+    if served is not None:
+        holder.swap(served)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if holder.current is None and settings.bundle is not None:
+            holder.submit().result()  # a bad bundle stops the start-up here, with the BundleError's message
+        remove = _install_sighup(holder)
+        try:
+            yield
+        finally:
+            remove()
+            holder.close()
+
+    app = FastAPI(
+        title="segrec",
+        version=__version__,
+        summary="Customer segments and product recommendations, served in real time.",
+        lifespan=lifespan,
+    )
+    app.state.settings, app.state.holder, app.state.metrics = settings, holder, metrics
+    for router in ROUTERS:
+        app.include_router(router)
+    app.include_router(dashboard.router)  # the HTML dashboard at / (and its /static assets)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLog, metrics=metrics, enabled=settings.access_log)  # last added = outermost
+    return app
+
+
+def _install_sighup(holder: BundleHolder) -> Callable[[], None]:
+    """Reload on SIGHUP when the loop runs in the main thread (uvicorn); a no-op elsewhere (TestClient)."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, holder.reload_in_background)
+    except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+        return lambda: None
+    return lambda: loop.remove_signal_handler(signal.SIGHUP)

@@ -1,0 +1,34 @@
+"""Products similar to a given one (content and co-purchase neighbours): "customers also liked"."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from ...columns import Columns
+from ..deps import BundleDep, SettingsDep
+from ..errors import check_limit
+from ..schemas import MAX_ID_LENGTH, MAX_K, SimilarItem, SimilarProducts, error_responses
+
+router = APIRouter(prefix="/v1/products", tags=["products"], responses=error_responses(404, 503))
+
+
+@router.get("/{product_id}/similar")
+def similar_products(
+    served: BundleDep,
+    settings: SettingsDep,
+    product_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+) -> SimilarProducts:
+    """The ``k`` products most similar to ``product_id``; 404 if the catalogue does not have it."""
+    check_limit(k, settings.max_k, ("query", "k"))
+    frame = served.bundle.recommender.similar_products(product_id, k)
+    columns = [frame[c].tolist() for c in (Columns.Rank, Columns.Item, Columns.ItemName, Columns.Score)]
+    items = [
+        SimilarItem(rank=rank, product_id=str(item), product_name=str(name), score=score)
+        for rank, item, name, score in zip(*columns, strict=True)
+        if math.isfinite(score)
+    ]
+    return SimilarProducts(product_id=product_id, items=items)
