@@ -1,0 +1,128 @@
+"""The HTML report: complete from a full run, honest about missing inputs, self-contained, escaped, atomic."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from browser_helpers import PipelineRun, copy_run, pipeline_run
+from segrec.cli import report as report_cli
+from segrec.columns import Columns
+from segrec.exceptions import InputError
+from segrec.plots.recommend import plot_model_comparison
+from segrec.report import REPORT_NAME, build_report
+
+C = Columns
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
+    return pipeline_run(tmp_path_factory)
+
+
+def _text(html: str) -> str:
+    """Visible text, whitespace collapsed (enough to check what a reader sees)."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_full_run_report_has_every_section(run: PipelineRun, tmp_path: Path) -> None:
+    path = build_report(copy_run(run, tmp_path / "run"))
+    assert path == tmp_path / "run" / REPORT_NAME
+    html = path.read_text(encoding="utf-8")
+    text = _text(html)
+    segmentation = json.loads((run.out / "segmentation.json").read_text())
+    evaluation = json.loads((run.out / "evaluation.json").read_text())
+    manifest = json.loads((run.bundle / "manifest.json").read_text())
+
+    assert re.findall(r'<img src="([^"]{0,22})', html) == ["data:image/png;base64,"] * 5  # 4 segmentation + chart
+    assert not re.search(r'(src|href)="(https?:)?//', html) and "<script" not in html  # nothing to fetch
+    assert "Customers 300" in text and f"Segments {segmentation['chosen_k']}" in text
+    assert re.search(r"Recommendation lift [+-]\d+%", text)
+    for profile in segmentation["profiles"]:
+        assert profile[C.SegmentName] in text and profile[C.Action] in text
+    for model in evaluation["models"]:
+        assert f">{model['name']}" in html
+    assert "3,103" in text and "rows read" in text  # the ingestion summary
+    assert "RFM group" in text and 'data-testid="rfm-grid"' in html
+    assert manifest["data_fingerprint"] in text and "segrec run" in text
+    names = pd.read_parquet(run.out / "recommendations.parquet")[C.ItemName]
+    assert sum(name in text for name in names.unique()) >= 5  # example recommendations by product name
+    assert "is missing" not in text and "no evaluation" not in text.lower()
+
+
+def test_missing_inputs_are_said_plainly(tmp_path: Path) -> None:
+    path = build_report(tmp_path)
+    text = _text(path.read_text(encoding="utf-8"))
+    assert "no ingestion report" in text and "no segmentation" in text
+    assert "was not evaluated" in text and "saved no recommendations" in text
+    assert "No model bundle" in text and "python" in text  # versions of the running install instead
+
+
+def test_run_without_evaluation_or_demographics(run: PipelineRun, tmp_path: Path) -> None:
+    out = copy_run(run, tmp_path / "run", drop=("evaluation.json", "projection.png", "bundle"))
+    report = json.loads((out / "validation.json").read_text())
+    report["columns_missing"] = [C.Age, C.Gender, C.Location, C.Income]
+    report["rows_rejected"], report["rejected_by_reason"] = 7, {"missing user_id": 5, "negative quantity": 2}
+    (out / "validation.json").write_text(json.dumps(report))
+    text = _text(build_report(out).read_text(encoding="utf-8"))
+    assert "was not evaluated" in text and "Recommendation lift" not in text
+    assert "no age, gender, location, income columns" in text
+    assert "missing user_id 5" in text and "7 of 3,103 rows" in text
+    assert "projection.png) is missing" in text
+    assert "Who they are, in numbers" in text and "Example recommendations" in text
+
+
+def test_data_is_escaped(tmp_path: Path) -> None:
+    evil = "<script>alert('x')</script>"
+    pd.DataFrame({C.User: ["u1"], C.Rank: [1], C.Item: ["p1"], C.ItemName: [evil], C.Score: [1.0],
+                  C.Reason: ["<b>bold</b>"]}).to_parquet(tmp_path / "recommendations.parquet")
+    html = build_report(tmp_path).read_text(encoding="utf-8")
+    assert evil not in html and "&lt;script&gt;" in html and "&lt;b&gt;bold" in html
+
+
+def test_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = build_report(tmp_path).read_text(encoding="utf-8")
+
+    def broken(context: object) -> str:
+        raise RuntimeError("template failed")
+
+    monkeypatch.setattr("segrec.report.render", broken)
+    with pytest.raises(RuntimeError):
+        build_report(tmp_path)
+    assert (tmp_path / REPORT_NAME).read_text(encoding="utf-8") == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == [REPORT_NAME]
+
+
+def test_no_run_directory_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no run directory"):
+        build_report(tmp_path / "absent")
+
+
+def test_cli_prints_the_path(tmp_path: Path) -> None:
+    app = typer.Typer()
+    report_cli.register(app)
+    app.command("noop")(lambda: None)  # two commands, so Typer keeps the command name
+    result = CliRunner().invoke(app, ["report", str(tmp_path), "--output", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    assert str((tmp_path / "r.html").resolve()) in result.output.replace("\n", "")
+    assert (tmp_path / "r.html").is_file()
+    assert CliRunner().invoke(app, ["report", str(tmp_path / "absent")]).exit_code == 2
+
+
+def test_model_comparison_highlights_the_served_model() -> None:
+    models = [{"name": "popularity", "metrics": {"precision@10": 0.05, "ndcg@10": 0.07}},
+              {"name": "hybrid", "metrics": {"precision@10": 0.08, "ndcg@10": None}},
+              {"name": "ease", "metrics": {"precision@10": 0.07, "ndcg@10": 0.09}}]
+    fig = plot_model_comparison(models, 10, highlight="hybrid")
+    left, right = fig.axes
+    assert [t.get_text() for t in left.get_yticklabels()] == ["hybrid", "ease", "popularity"]  # best on top
+    colours = [tuple(np.round(bar.get_facecolor(), 3)) for bar in left.patches]
+    assert colours[0] != colours[1] and colours[1] == colours[2]
+    assert [t.get_text() for t in right.texts if t.get_text() == "n/a"] == ["n/a"]
