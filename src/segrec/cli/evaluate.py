@@ -27,6 +27,7 @@ from ..evaluation import (
 )
 from ..exceptions import InputError
 from ._common import FormatOpt, MapFileOpt, MapOpt, load_source
+from ._engine import EngineOpt, SparkConfOpt, SparkMasterOpt
 from ._errors import user_errors
 
 console = Console()
@@ -52,11 +53,20 @@ def evaluate(
     format: FormatOpt = None,
     map: MapOpt = None,
     map_file: MapFileOpt = None,
+    engine: EngineOpt = "local",
+    spark_master: SparkMasterOpt = "local[*]",
+    spark_conf: SparkConfOpt = None,
 ) -> None:
     """Compare recommenders on a held-out split: one row per model, best figures in bold."""
     with user_errors():
         read = (format, map, map_file)
         the_split, fingerprint = _make_split(source, split, cutoff, test_fraction, seed, n, train, test, read)
+        if engine != "local":  # the split is the local one, so figures are comparable; Spark fits and ranks
+            from . import _engine
+
+            _engine.evaluate(_engine.spark_engine(spark_master, spark_conf) if engine == "spark" else
+                             _engine.get_engine(engine), the_split.train, the_split.test, k)
+            return
         names = [m.strip() for m in models.split(",") if m.strip()] if models else None
         user_segments = fit_segments(the_split.train, segments, seed) if segments > 0 else None
         with _progress() as progress:

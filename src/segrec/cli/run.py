@@ -27,6 +27,7 @@ from ..pipeline_segment import run_segmentation
 from ..recommend.training import RECOMMENDATIONS_FILE, segment_labels, train_recommender
 from ..report import build_report
 from ._common import FormatOpt, MapFileOpt, MapOpt, SourceArg, load_source
+from ._engine import EngineOpt, SparkConfOpt, SparkMasterOpt
 from ._errors import user_errors
 
 console = Console()
@@ -95,9 +96,19 @@ def run(
                                                "last purchase.")] = None,
     skip_evaluation: Annotated[bool, typer.Option("--skip-evaluation", help="Do not evaluate against the "
                                                   "baselines (faster).")] = False,
+    engine: EngineOpt = "local",
+    spark_master: SparkMasterOpt = "local[*]",
+    spark_conf: SparkConfOpt = None,
 ) -> None:
     """Validate, segment, evaluate, train and report: the whole pipeline on one purchase table."""
     with user_errors():
+        if engine != "local":
+            from . import _engine
+
+            _engine.run(_engine.spark_engine(spark_master, spark_conf) if engine == "spark" else
+                        _engine.get_engine(engine), source, out, segments_k=segments_k, k=k, seed=seed,
+                        format=format, map=map, map_file=map_file)
+            return
         out.mkdir(parents=True, exist_ok=True)
         began = time.perf_counter()
         columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn(

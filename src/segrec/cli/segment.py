@@ -14,6 +14,7 @@ from rich.table import Table
 from ..columns import Columns
 from ..pipeline_segment import SegmentationResult, run_segmentation
 from ._common import FormatOpt, MapFileOpt, MapOpt, SourceArg, load_source
+from ._engine import EngineOpt, SparkConfOpt, SparkMasterOpt
 from ._errors import user_errors
 
 console = Console()
@@ -44,9 +45,20 @@ def segment(
     format: FormatOpt = None,
     map: MapOpt = None,
     map_file: MapFileOpt = None,
+    engine: EngineOpt = "local",
+    spark_master: SparkMasterOpt = "local[*]",
+    spark_conf: SparkConfOpt = None,
 ) -> None:
     """Segment customers: choose k, fit K-Means, check stability, name segments, write outputs."""
     with user_errors():
+        if engine != "local":
+            from . import _engine
+
+            chosen = [f.strip() for f in features.split(",") if f.strip()] if features else None
+            _engine.segment(_engine.spark_engine(spark_master, spark_conf) if engine == "spark" else
+                            _engine.get_engine(engine), source, out, k=k, seed=seed, features=chosen,
+                            format=format, map=map, map_file=map_file)
+            return
         began = time.perf_counter()
         events = load_source(source, format, map, map_file).events
         chosen = [f.strip() for f in features.split(",") if f.strip()] if features else None

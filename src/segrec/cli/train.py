@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from ..exceptions import InputError
 from ..recommend.training import MODEL_DIR, RECOMMENDATIONS_FILE, train_recommender
 from ._common import FormatOpt, MapFileOpt, MapOpt, SourceArg, load_source
+from ._engine import EngineOpt, SparkConfOpt, SparkMasterOpt
 from ._errors import user_errors
 
 console = Console(stderr=True)
@@ -40,9 +41,19 @@ def train(
     format: FormatOpt = None,
     map: MapOpt = None,
     map_file: MapFileOpt = None,
+    engine: EngineOpt = "local",
+    spark_master: SparkMasterOpt = "local[*]",
+    spark_conf: SparkConfOpt = None,
 ) -> None:
     """Fit the hybrid recommender (LightFM + EASE + TF-IDF content) and write model/ and recommendations."""
     with user_errors():
+        if engine != "local":
+            from . import _engine
+
+            _engine.train(_engine.spark_engine(spark_master, spark_conf) if engine == "spark" else
+                          _engine.get_engine(engine), source, out, segments=_read_segments(segments), seed=seed,
+                          k=k, format=format, map=map, map_file=map_file)
+            return
         began = time.perf_counter()
         events = load_source(source, format, map, map_file).events
         if events.empty:

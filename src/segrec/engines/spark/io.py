@@ -1,0 +1,115 @@
+"""Read purchase history with Spark into the canonical columns (see :mod:`segrec.columns`).
+
+Column names are resolved exactly as the local reader does (:func:`segrec.schema.resolve_columns` on the
+header: case, spaces and the usual aliases, plus ``--map``); types come from Spark SQL casts. CSV cells are
+read as text, so a bad cell becomes NULL. Rows without a user, product or parseable date, or with a negative
+price or a quantity <= 0, are dropped and counted (the full per-row rejects report is the local engine's job:
+``segrec validate``). Defaults for absent columns follow :data:`segrec.schema.SCHEMA`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ...columns import Columns
+from ...exceptions import InputError
+from ...schema import SCHEMA, resolve_columns
+
+__all__ = ["SPARK_FORMATS", "from_pandas", "read_events", "spark_format"]
+
+C = Columns
+SPARK_FORMATS = ("csv", "parquet")
+_SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_TYPES = {"string": "string", "float64": "double", "int64": "bigint", "boolean": "boolean",
+          "datetime64[ns]": "timestamp"}
+
+
+def spark_format(source: str, format: str | None = None) -> str | None:
+    """``csv`` or ``parquet`` when Spark reads ``source`` itself, else None (the caller ingests locally)."""
+    if format is not None:
+        fmt = format.strip().lower()
+        return {"pq": "parquet"}.get(fmt, fmt) if fmt in (*SPARK_FORMATS, "pq") else None
+    if "://" in source and not source.startswith(("file://", "hdfs://", "s3a://", "s3://", "gs://", "abfss://")):
+        return None
+    path = Path(source.split("://", 1)[-1])
+    return _SUFFIXES.get(path.suffix.lower()) or ("parquet" if path.is_dir() else None)
+
+
+def read_events(spark: Any, source: str, format: str | None = None,
+                mapping: Mapping[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Canonical events of a CSV/Parquet file or directory as a Spark DataFrame, and what the reader did."""
+    fmt = spark_format(source, format)
+    if fmt is None:
+        raise InputError(f"the spark engine reads csv and parquet (files, directories or s3a/hdfs URLs), not "
+                         f"{source!r}; convert it or use --engine local")
+    reader = spark.read
+    raw = (reader.option("header", True).option("inferSchema", False).option("mode", "PERMISSIVE").csv(source)
+           if fmt == "csv" else reader.parquet(source))
+    return canonical(raw, mapping, source=source)
+
+
+def canonical(raw: Any, mapping: Mapping[str, str] | None = None, *, source: str = "frame") -> tuple[Any, dict[str, Any]]:
+    """Rename and cast a raw Spark frame into the canonical schema; drop rows that cannot be used."""
+    from pyspark.sql import functions as F
+
+    resolution = resolve_columns(raw.columns, mapping)
+    cols = {canon: _cast(F.col(f"`{src}`"), canon, dict(raw.dtypes)[src]) for src, canon in resolution.mapped.items()}
+    if C.Quantity not in cols:
+        cols[C.Quantity] = F.lit(1).cast("bigint")
+    if C.Spending not in cols and C.Price in cols:
+        cols[C.Spending] = cols[C.Price] * cols[C.Quantity]
+    if C.Price not in cols and C.Spending in cols:
+        cols[C.Price] = cols[C.Spending] / cols[C.Quantity]
+    cols[C.ItemName] = F.coalesce(cols[C.ItemName], cols[C.Item]) if C.ItemName in cols else cols[C.Item]
+    cols[C.Category] = F.coalesce(cols.get(C.Category, F.lit(None).cast("string")), F.lit("unknown"))
+    cols[C.Description] = F.coalesce(cols.get(C.Description, F.lit(None).cast("string")), F.lit(""))
+    if C.Engagement not in cols and C.Clicks in cols and C.TimeSpent in cols:
+        cols[C.Engagement] = F.when(cols[C.TimeSpent] > 0, cols[C.Clicks] / cols[C.TimeSpent])
+    frame = raw.select(*[expr.alias(name) for name, expr in cols.items() if name in C.Canonical])
+    usable = F.col(C.User).isNotNull() & F.col(C.Item).isNotNull() & F.col(C.Date).isNotNull()
+    usable &= F.coalesce(F.col(C.Quantity) > 0, F.lit(False))
+    if C.Price in frame.columns:
+        usable &= F.coalesce(F.col(C.Price) >= 0, F.lit(True))
+    info = {"source": source, "mapped": resolution.mapped, "dropped_columns": resolution.dropped,
+            "rule": "rows without user/product/date, quantity <= 0 or price < 0 are dropped"}
+    return frame.where(usable), info
+
+
+def _cast(column: Any, canon: str, source_type: str) -> Any:
+    """Cast to the canonical type; a cell that does not parse becomes NULL (``try_cast``, ANSI-safe)."""
+    from pyspark.sql import functions as F
+
+    target = _TYPES[SCHEMA[canon].dtype]
+    if target == "string":
+        trimmed = F.trim(column.cast("string"))
+        return F.when(trimmed != "", trimmed)
+    if target == "timestamp":
+        return column if source_type.startswith("timestamp") else F.try_to_timestamp(column.cast("string"))
+    if target == "boolean":
+        text = F.lower(F.trim(column.cast("string")))
+        return (F.when(text.isin("true", "t", "yes", "y", "1"), F.lit(True))
+                .when(text.isin("false", "f", "no", "n", "0"), F.lit(False)))
+    number = _try_cast(column, "double")
+    return _try_cast(number, "bigint") if target == "bigint" else number
+
+
+def _try_cast(column: Any, to: str) -> Any:
+    return column.try_cast(to) if hasattr(column, "try_cast") else column.cast(to)  # try_cast: Spark >= 4
+
+
+def from_pandas(spark: Any, events: pd.DataFrame) -> Any:
+    """A canonical pandas event frame (e.g. from :func:`segrec.io.ingest`) as a Spark DataFrame; NA stays NULL."""
+    import pyarrow as pa
+
+    if events.empty:
+        raise InputError("cannot build a Spark frame from zero events")
+    frame = events.copy()
+    for name in frame.columns:  # Arrow has no pandas "string" extension on every version: plain text or null
+        if isinstance(frame[name].dtype, pd.StringDtype):
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return spark.createDataFrame(table)

@@ -1,0 +1,148 @@
+"""The Spark engine against the local one: features, segments, ALS -> bundle -> API, Java check, CLI.
+
+One module-scoped ``local[2]`` session keeps the module within CI's budget; skipped without pyspark or Java.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from segrec.columns import Columns
+from segrec.datasets import generate_shop
+from segrec.engines import HAS_SPARK, get_engine
+from segrec.features import build_customer_features
+from segrec.segmentation import Segmenter
+
+pytestmark = pytest.mark.spark
+C = Columns
+
+
+def _java_ok() -> bool:
+    if not HAS_SPARK:
+        return False
+    from segrec.engines.spark.session import JavaError, check_java
+
+    try:
+        check_java()
+    except JavaError:
+        return False
+    return True
+
+
+needs_spark = pytest.mark.skipif(not _java_ok(), reason="needs pyspark (pip install segrec[spark]) and Java 17")
+CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "4"}
+
+
+@pytest.fixture(scope="module")
+def engine():
+    eng = get_engine("spark", master="local[2]", conf=CONF)
+    yield eng
+    eng.stop()
+
+
+@pytest.fixture(scope="module")
+def shop() -> pd.DataFrame:
+    events = generate_shop(customers=300, products=60, months=3, seed=11).events
+    events.loc[events.index[:30], C.Age] = pd.NA  # imputation and indicator columns
+    events.loc[events.index[10:40], C.Order] = pd.NA  # one order per user and day
+    return events
+
+
+@needs_spark
+def test_features_match_the_local_engine(engine, shop: pd.DataFrame) -> None:
+    local = build_customer_features(shop)
+    spark = engine.features(engine.load(shop))
+    got = spark.frame.toPandas().set_index(C.User).sort_index()
+    assert list(got.columns) == list(local.frame.columns)
+    assert spark.imputed == local.imputed and spark.dropped == local.dropped
+    for column in local.frame.columns:
+        np.testing.assert_allclose(got[column].to_numpy(float), local.frame[column].to_numpy(float), rtol=1e-12,
+                                   err_msg=column)
+
+
+@needs_spark
+def test_segments_agree_with_the_local_engine(engine, shop: pd.DataFrame, tmp_path: Path) -> None:
+    result = engine.segment(engine.load(shop), tmp_path, k=None, ks=(2, 3), seed=42)
+    k = result["sweep"].chosen
+    X = build_customer_features(shop).frame
+    local = Segmenter(n_clusters=k, random_state=42).fit(X)
+    spark = result["segments"].toPandas().set_index(C.User).reindex(X.index.astype(str))[C.Segment].to_numpy()
+    assert adjusted_rand_score(local.labels_, spark) >= 0.9
+    assert (result["model"].predict(X) == spark).mean() > 0.99  # the exported Segmenter assigns the same way
+    assert len(result["profiles"]) == k and (tmp_path / "segmenter" / "segmenter.json").is_file()
+    assert len(pd.read_parquet(tmp_path / "segments.parquet")) == len(X)
+
+
+@needs_spark
+def test_spark_als_bundle_is_served_by_the_api(engine, shop: pd.DataFrame, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from segrec.bundle import load_bundle
+    from segrec.engines.spark.recommend import ALSParams
+    from segrec.recommend.baselines import ALSRecommender
+    from segrec.recommend.data import Dataset
+    from segrec.service import Settings, create_app
+
+    result = engine.train(engine.load(shop), tmp_path, k=5,
+                          params=ALSParams(factors=8, iterations=5, content_weight=0.2))
+    bundle = load_bundle(tmp_path / "model", expected=ALSRecommender)
+    local = Dataset.from_events(shop)
+    assert (bundle.dataset.purchases != local.purchases).nnz == 0
+    np.testing.assert_allclose(bundle.dataset.interactions.toarray(), local.interactions.toarray(), rtol=1e-6)
+    assert bundle.manifest["params"]["engine"] == "spark"
+    recs = pd.read_parquet(tmp_path / "recommendations.parquet")
+    assert recs.groupby(C.User).size().max() == 5
+    user = str(local.users.external_ids[0])
+    expected = result["recommender"].recommend([user], k=5)[C.Item].tolist()
+    with TestClient(create_app(Settings(bundle=tmp_path / "model"))) as client:
+        response = client.get(f"/v1/users/{user}/recommendations", params={"k": 5})
+        assert response.status_code == 200, response.text
+        served = [item[C.Item] for item in response.json()["items"]]
+    assert served == expected and len(served) == 5
+
+
+def test_missing_java_names_java_17(tmp_path: Path) -> None:
+    pytest.importorskip("pyspark", reason="the Java check ships with the spark extra")
+    from segrec.engines.spark.session import JavaError, check_java, java_major
+
+    with pytest.raises(JavaError, match="Java 17"):
+        check_java({"PATH": str(tmp_path)})
+    with pytest.raises(JavaError, match="JAVA_HOME"):
+        check_java({"JAVA_HOME": str(tmp_path), "PATH": ""})
+    old = tmp_path / "jdk" / "bin"
+    old.mkdir(parents=True)
+    (old / "java").write_text('#!/bin/sh\necho \'openjdk version "1.8.0_392"\' >&2\n')
+    (old / "java").chmod(0o755)
+    with pytest.raises(JavaError, match=r"found Java 8.*Java 17|Java 17.*found Java 8"):
+        check_java({"JAVA_HOME": str(tmp_path / "jdk")}, minimum=17)
+    assert java_major('openjdk version "17.0.9" 2023-10-17') == 17
+
+
+def test_missing_extra_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import segrec.engines as engines
+    from segrec.engines import MissingExtraError
+
+    monkeypatch.setattr(engines, "HAS_SPARK", False)
+    with pytest.raises(MissingExtraError, match=r"pip install segrec\[spark\]"):
+        engines.get_engine("spark")
+
+
+@needs_spark
+def test_cli_segment_with_the_spark_engine(engine, shop: pd.DataFrame, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from segrec.cli import app
+
+    source = tmp_path / "shop.csv"
+    shop.head(1500).to_csv(source, index=False)
+    out = tmp_path / "seg"
+    result = CliRunner().invoke(app, ["segment", str(source), "--out", str(out), "--k", "3", "--engine", "spark",
+                                      "--spark-master", "local[2]", "--spark-conf", "spark.sql.shuffle.partitions=4"])
+    assert result.exit_code == 0, result.output
+    assert (out / "segmentation.json").is_file() and (out / "segmenter" / "segmenter.npz").is_file()
+    assert set(pd.read_parquet(out / "segments.parquet")[C.Segment]) == {0, 1, 2}
