@@ -12,7 +12,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
 from segrec.columns import Columns as C
-from segrec.datasets import CATEGORIES, PERSONAS, GeneratedShop, generate_shop
+from segrec.datasets import CATEGORIES, PERSONAS, STYLES, GeneratedShop, generate_shop
 from segrec.exceptions import InputError
 
 # The dtype table of segrec/columns.py, spelled out so that a drift in either place fails here.
@@ -39,6 +39,12 @@ def shop(timed_shop: tuple[GeneratedShop, float]) -> GeneratedShop:
 @pytest.fixture(scope="module")
 def events(shop: GeneratedShop) -> pd.DataFrame:
     return shop.events
+
+
+@pytest.fixture(scope="module")
+def tasteless() -> GeneratedShop:
+    """The default shop with individual taste switched off: every customer buys like their persona's average."""
+    return generate_shop(category_concentration=np.inf, style_concentration=np.inf)
 
 
 def small(seed: int = 3) -> GeneratedShop:
@@ -170,10 +176,55 @@ def test_personas_are_recoverable_by_kmeans(events: pd.DataFrame, shop: Generate
     assert ari >= 0.8
 
 
+def _category_spread(shop: GeneratedShop) -> float:
+    """Mean total-variation distance between a customer's category mix and their persona's (>= 15 lines)."""
+    counts = pd.crosstab(shop.events[C.User], shop.events[C.Category])
+    shares = counts[counts.sum(axis=1) >= 15].pipe(lambda c: c.div(c.sum(axis=1), axis=0))
+    persona = shop.truth.set_index(C.User)[C.Persona].loc[shares.index].to_numpy()
+    return float(0.5 * (shares - shares.groupby(persona).transform("mean")).abs().sum(axis=1).mean())
+
+
+def _style_lift(shop: GeneratedShop) -> float:
+    """How much more often a customer's later products are in the style they favoured earlier, than their persona's.
+
+    Each customer's distinct products (>= 10) are split in time; the favourite style of the first half is scored
+    on the second half against that style's share among all of the persona's products.
+    """
+    ev = shop.events.drop_duplicates([C.User, C.Item])
+    taglines = {s.tagline: s.name for s in STYLES}
+    ev = ev.assign(style=ev[C.Description].str.extract(r"([A-Z][a-z]+ [a-z]+ range\.)$")[0].map(taglines),
+                   persona=shop.truth.set_index(C.User)[C.Persona].loc[ev[C.User]].to_numpy())
+    size = ev.groupby(C.User)[C.Item].transform("size")
+    ev, size = ev[size >= 10], size[size >= 10]
+    later = ev.groupby(C.User).cumcount() >= size // 2
+    favourite = ev[~later].groupby(C.User)["style"].agg(lambda s: s.value_counts().index[0])
+    test = ev[later].assign(favourite=favourite.loc[ev.loc[later, C.User]].to_numpy())
+    persona_share = ev.groupby("persona")["style"].value_counts(normalize=True)
+    expected = persona_share.loc[list(zip(test["persona"], test["favourite"], strict=True))].to_numpy()
+    return float((test["style"] == test["favourite"]).mean() / expected.mean())
+
+
+def test_customers_have_their_own_category_mix(shop: GeneratedShop, tasteless: GeneratedShop) -> None:
+    """Customers of one persona differ beyond sampling noise (the taste-free shop shows the noise alone)."""
+    spread, noise = _category_spread(shop), _category_spread(tasteless)
+    print(f"\ncategory spread within personas: {spread:.3f} (taste off: {noise:.3f})")
+    assert spread > 1.3 * noise
+
+
+def test_customers_keep_to_their_favourite_style(shop: GeneratedShop, tasteless: GeneratedShop) -> None:
+    """The style a customer favoured earlier predicts their later products beyond the persona average."""
+    assert all(ev[C.Description].str.endswith(tuple(s.tagline for s in STYLES)).all()
+               for ev in (shop.events, tasteless.events))
+    lift, none = _style_lift(shop), _style_lift(tasteless)
+    print(f"\nfavourite-style lift over the persona average: {lift:.2f} (taste off: {none:.2f})")
+    assert lift > 1.4 and none < 1.1
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"customers": 0}, "customers"), ({"products": 5}, "products"), ({"months": 0}, "months"),
-     ({"start": "not a date"}, "start")],
+     ({"start": "not a date"}, "start"), ({"category_concentration": 0}, "category_concentration"),
+     ({"style_concentration": -1.0}, "style_concentration"), ({"style_concentration": np.nan}, "style")],
 )
 def test_bad_arguments_raise_input_error(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(InputError, match=match):

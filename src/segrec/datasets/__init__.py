@@ -1,7 +1,8 @@
 """A generated shop that behaves like a real one, for demos, tests and benchmarks.
 
 Customers come from five latent personas; ``truth`` records each customer's persona so that a segmentation
-can be scored against it.
+can be scored against it. Within a persona every customer has a taste of their own: a category mix and a
+preference among the shop-wide product lines (:data:`STYLES`).
 
 >>> from segrec.datasets import generate_shop, PERSONAS
 >>> [p.name for p in PERSONAS][:2]
@@ -10,8 +11,8 @@ can be scored against it.
 
 from __future__ import annotations
 
-from ._catalogue import CATEGORIES, Category
+from ._catalogue import CATEGORIES, STYLES, Category, Style
 from ._generator import GeneratedShop, generate_shop
 from ._personas import PERSONAS, Persona
 
-__all__ = ["CATEGORIES", "PERSONAS", "Category", "GeneratedShop", "Persona", "generate_shop"]
+__all__ = ["CATEGORIES", "PERSONAS", "STYLES", "Category", "GeneratedShop", "Persona", "Style", "generate_shop"]

@@ -4,6 +4,11 @@ Names and descriptions are composed from per-category vocabularies, so TF-IDF ne
 mostly in its own category; a few words ("kids", "organic", "outdoor", "gift", "wireless", "stainless") are
 deliberately shared by related categories. Prices are log-normal with a per-category median, and popularity
 within a category is Zipf-like.
+
+Every product also has one of a few shop-wide :data:`STYLES` (a product line such as "eco" or "premium" that
+cuts across departments). Customers have a personal taste over styles, so what they bought in one category
+says something about what they will buy in another; the style's tagline ends the description, so a text model
+can see it too, and it shifts the price (premium lines cost more).
 """
 
 from __future__ import annotations
@@ -19,6 +24,27 @@ ZIPF_EXPONENT = 1.1
 
 #: Name of the catalogue column holding each product's within-category popularity weight (internal only).
 POPULARITY = "popularity"
+#: Name of the catalogue column holding each product's position in :data:`STYLES` (internal only).
+STYLE = "style"
+
+
+@dataclass(frozen=True)
+class Style:
+    """A shop-wide product line: its name, the sentence that ends a description, and its price multiplier."""
+
+    name: str
+    tagline: str
+    price_factor: float
+
+
+STYLES: tuple[Style, ...] = (
+    Style("heritage", "Timeless heritage range.", 1.0),
+    Style("eco", "Sustainable eco range.", 1.15),
+    Style("premium", "Luxury premium range.", 1.6),
+    Style("playful", "Bright playful range.", 0.95),
+    Style("minimal", "Clean minimalist range.", 1.05),
+    Style("value", "Everyday value range.", 0.7),
+)
 
 
 @dataclass(frozen=True)
@@ -181,7 +207,7 @@ def _names(cat: Category, n: int, rng: np.random.Generator) -> tuple[list[str], 
 
 
 def build_catalogue(products: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Return ``products`` rows: id, name, description, category, price and a within-category popularity weight.
+    """Return ``products`` rows: id, name, description, category, price, popularity weight and style number.
 
     Popularity weights sum to 1 within each category; ``products`` must be at least the number of categories.
     """
@@ -189,12 +215,15 @@ def build_catalogue(products: int, rng: np.random.Generator) -> pd.DataFrame:
     parts = []
     for cat, n in zip(CATEGORIES, sizes, strict=True):
         names, descriptions = _names(cat, int(n), rng)
-        price = np.round(cat.median_price * np.exp(rng.normal(0.0, cat.price_sigma, n)), 2)
+        style = rng.integers(0, len(STYLES), n)
+        factor = np.array([s.price_factor for s in STYLES])[style]
+        price = np.round(cat.median_price * factor * np.exp(rng.normal(0.0, cat.price_sigma, n)), 2)
         ranks = rng.permutation(n) + 1
         popularity = ranks.astype(np.float64) ** -ZIPF_EXPONENT
+        descriptions = [f"{d} {STYLES[s].tagline}" for d, s in zip(descriptions, style, strict=True)]
         parts.append(pd.DataFrame({
             Columns.ItemName: names, Columns.Description: descriptions, Columns.Category: cat.name,
-            Columns.Price: np.maximum(price, 0.5), POPULARITY: popularity / popularity.sum(),
+            Columns.Price: np.maximum(price, 0.5), POPULARITY: popularity / popularity.sum(), STYLE: style,
         }))
     catalogue = pd.concat(parts, ignore_index=True)
     catalogue = catalogue.iloc[rng.permutation(products)].reset_index(drop=True)  # ids do not follow categories
