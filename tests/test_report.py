@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,27 @@ def test_run_without_evaluation_or_demographics(run: PipelineRun, tmp_path: Path
     assert "missing user_id 5" in text and f"7 of {len(run.events):,} rows" in text
     assert "projection.png) is missing" in text
     assert "Who they are, in numbers" in text and "Example recommendations" in text
+
+
+def test_reproduce_command_reads_the_source_the_same_way(run: PipelineRun, tmp_path: Path) -> None:
+    """Issue 7: the Online Retail report said `segrec run FILE --out DIR`, which cannot read that file."""
+    out = copy_run(run, tmp_path / "run")
+    report = json.loads((out / "validation.json").read_text())
+    report.update(source="data/online retail.parquet", format="online-retail",
+                  columns_mapped={"CustomerID": C.User, "product_name": C.ItemName})
+    (out / "validation.json").write_text(json.dumps(report))
+    segmentation = json.loads((out / "segmentation.json").read_text())
+    for profile in segmentation["profiles"]:
+        profile.pop(f"median_{C.Age}", None), profile.pop(f"median_{C.Income}", None)
+    (out / "segmentation.json").write_text(json.dumps(segmentation))
+    text = unescape(_text(build_report(out).read_text(encoding="utf-8")))
+    assert f"segrec run 'data/online retail.parquet' --format online-retail --out {out}" in text
+    assert "Medians in original units (money in the shop's currency, days)." in text  # no "years" without age
+
+    report.update(source="orders.csv", format="csv", columns_mapped={"Client": C.User, "SKU": C.Item})
+    (out / "validation.json").write_text(json.dumps(report))
+    text = _text(build_report(out).read_text(encoding="utf-8"))
+    assert f"segrec run orders.csv --map Client=user_id --out {out}" in text  # SKU is found by name
 
 
 def test_data_is_escaped(tmp_path: Path) -> None:
