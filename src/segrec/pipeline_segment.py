@@ -15,7 +15,6 @@ each file atomically:
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import pandas as pd
 from rich.progress import Progress
 
 from ._atomic import atomic_path, atomic_write_text
+from ._json import to_jsonable
 from .columns import Columns
 from .exceptions import InputError
 from .features import CustomerFeatures, build_customer_features
@@ -99,7 +99,7 @@ def run_segmentation(
         "imputed_with_median": built.imputed,
         "profiles": profiles.reset_index().to_dict("records"),
     }
-    result = SegmentationResult(segments, profiles, sweep, stab, model, built, _jsonable(report))
+    result = SegmentationResult(segments, profiles, sweep, stab, model, built, to_jsonable(report))
     if out_dir is not None:
         write_outputs(result, Path(out_dir), seed=seed)
     return result
@@ -143,17 +143,3 @@ def write_outputs(result: SegmentationResult, out: Path, *, seed: int = 42) -> N
     for name, figure in figures.items():
         plots.save_figure(figure, out / name)
 
-
-def _jsonable(value: object) -> object:
-    """Plain JSON types: numpy scalars to Python, NaN/inf to None, keys to str."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is pd.NA:
-        return None
-    return value

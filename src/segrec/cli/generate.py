@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .._atomic import atomic_path
 from ..columns import Columns
 from ..datasets import generate_shop
 from ..exceptions import InputError
@@ -25,29 +22,13 @@ from ._errors import user_errors
 console = Console()
 
 
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path`` and move it into place only if the block succeeds.
-
-    A reader never sees a half-written file, and a failed run leaves the previous file untouched.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # not mkstemp: its 0600 mode would survive the rename; the writer creates the file under the umask
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` to ``path`` as CSV (suffix ``.csv``) or Parquet, byte-for-byte reproducibly.
 
     Parquet writer options are pinned and the file carries no timestamps, so the same frame gives the same bytes.
     """
     try:
-        with _atomic_path(path) as tmp:
+        with atomic_path(path) as tmp:
             if path.suffix.lower() == ".csv":
                 frame.to_csv(tmp, index=False, lineterminator="\n", date_format="%Y-%m-%d %H:%M:%S")
             else:

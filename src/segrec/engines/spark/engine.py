@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from ..._atomic import atomic_write_text
+from ..._json import to_jsonable
 from ...columns import Columns
 from ...exceptions import InputError
-from ...pipeline_segment import _jsonable
 from . import features as sfeatures
 from . import segmentation as sseg
 from .io import from_pandas, read_events, spark_format
@@ -93,7 +93,7 @@ class SparkEngine:
                   "imputed_with_median": built.imputed, "profiles": profiles.reset_index().to_dict("records"),
                   "not_computed": ["stability", "rfm", "plots"]}
         result = {"segments": segments, "features": frame, "profiles": profiles, "sweep": sweep, "model": model,
-                  "report": _jsonable(report)}
+                  "report": to_jsonable(report)}
         if out_dir is not None:
             self._write_segmentation(result, Path(out_dir))
         return result
