@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 OUT ?= out/demo
 SHOP ?= $(OUT)/shop.parquet
 
-.PHONY: demo test test-all bench lint clean
+.PHONY: demo test test-all bench bench-scale lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,21 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Every benchmark cheap enough for a default run (minutes, not hours: quality.py, the longest, takes ~3); each writes
+# benchmarks/results/<name>.json, and docs/benchmarks.md says what each figure means. quality.py's own
+# default also rewrites that document's quality section: run it without --no-docs to refresh it.
+# api_load.py needs wrk (apt-get install wrk) and skips itself when it is missing.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/segmentation.py
+	$(BIN)/python benchmarks/scoring.py
+	$(BIN)/python benchmarks/quality.py --no-docs
+	$(BIN)/python benchmarks/api_load.py
+
+# Local engine vs Spark engine on generated shops (1M and 10M events by default, each stage up to 25 minutes):
+# long, so not part of `make bench`; the Spark engine needs Java. See docs/scaling.md.
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
