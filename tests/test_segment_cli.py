@@ -64,3 +64,10 @@ def test_map_option_renames_source_columns(shop_file: str, tmp_path) -> None:
                                       "Customer=user_id"])
     assert result.exit_code == 0, result.output
     assert pd.read_parquet(out / "segments.parquet")[C.User].nunique() == 400
+
+
+def test_engine_help_names_the_extra() -> None:
+    """Rich markup used to swallow "[spark]", so the help said `pip install segrec`."""
+    result = CliRunner().invoke(app, ["segment", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "pip install segrec[spark]" in result.output

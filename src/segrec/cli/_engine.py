@@ -18,7 +18,7 @@ from ..engines import ENGINES, get_engine
 console = Console(stderr=True)
 
 EngineOpt = Annotated[str, typer.Option("--engine", help=f"Where the work runs: {' | '.join(ENGINES)} "
-                                        "(spark needs `pip install segrec[spark]` and Java 17).")]
+                                        "(spark needs `pip install segrec\\[spark]` and Java 17).")]  # "\\[": a literal [ in rich markup
 SparkMasterOpt = Annotated[str, typer.Option("--spark-master", help="Spark master URL: local[*], "
                                              "spark://host:7077, yarn, k8s://...")]
 SparkConfOpt = Annotated[list[str] | None, typer.Option("--spark-conf", help="Spark property KEY=VALUE, e.g. "
