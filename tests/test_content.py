@@ -8,7 +8,7 @@ import pytest
 
 from recommend_helpers import catalogue_events, round_trip
 from segrec.columns import Columns as C
-from segrec.exceptions import UnknownProductError
+from segrec.exceptions import InputError, UnknownProductError
 from segrec.recommend import ContentRecommender, Dataset
 
 
@@ -79,3 +79,48 @@ def test_items_similar_to_nothing_bought_are_ordered_by_popularity() -> None:
     expected = 1e-9 * ds.item_popularity()[candles] / ds.n_users
     np.testing.assert_allclose(scores[candles], expected, rtol=1e-5)
     assert (scores[candles] > 0).all()
+
+
+def _lines_events() -> pd.DataFrame:
+    """Two product lines ("eco", "luxury") across three departments; u1 buys eco, u2 and u3 buy luxury."""
+    names = {
+        "EM": "eco bamboo mug", "LM": "luxury porcelain mug", "EC": "eco soy candle", "LC": "luxury amber candle",
+        "ET": "eco cotton towel", "LT": "luxury silk towel",
+    }
+    baskets = {"u1": ["EM", "EC"], "u2": ["LM", "LC"], "u3": ["LM", "LT"], "u4": ["ET", "LC"]}
+    day = pd.Timestamp("2024-01-01")
+    return pd.DataFrame([{C.User: user, C.Item: item, C.ItemName: names[item], C.Date: day + pd.Timedelta(days=n)}
+                         for n, (user, items) in enumerate(baskets.items()) for item in items])
+
+
+def test_profile_follows_the_product_line_across_departments() -> None:
+    """u1 bought eco mug and candle: of the towels (a department they never bought from) the eco one wins."""
+    ds = Dataset.from_events(_lines_events())
+    model = ContentRecommender(k_neighbours=3, profile_min_df=0.3).fit(ds)
+    assert set(model.profile_terms_) == {"eco", "luxury", "mug", "candle", "towel"}  # names are not shared
+    eco, luxury = ds.item_index(["ET", "LT"])
+    scores = model.profile_scores(ds.user_index(["u1", "u2"]))
+    assert scores.shape == (2, ds.n_items) and scores.dtype == np.float32
+    assert scores[0, eco] > 0 > scores[0, luxury]
+    assert scores[1, luxury] > scores[1, eco]
+
+
+def test_profile_without_shared_words_is_zero() -> None:
+    model = ContentRecommender(profile_min_df=1.0).fit(Dataset.from_events(_lines_events()))
+    assert model.profile_terms_ == []
+    np.testing.assert_array_equal(model.profile_scores(np.arange(4)), 0.0)
+    with pytest.raises(InputError, match="profile_min_df"):
+        ContentRecommender(profile_min_df=0.0).fit(Dataset.from_events(_lines_events()))
+
+
+def test_profile_state_round_trip() -> None:
+    ds = Dataset.from_events(_lines_events())
+    model = ContentRecommender(k_neighbours=3, profile_min_df=0.3).fit(ds)
+    again = round_trip(model, ds)
+    assert again.profile_terms_ == model.profile_terms_
+    users = np.arange(ds.n_users)
+    np.testing.assert_array_equal(model.profile_scores(users), again.profile_scores(users))
+    config, arrays = model.get_state()
+    del config["profile_terms"]  # a state written before the profile: the words are rebuilt from the text
+    older = ContentRecommender.from_state(config, arrays, ds)
+    np.testing.assert_array_equal(model.profile_scores(users), older.profile_scores(users))

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommend_helpers import catalogue_events, fast_hybrid, round_trip, small_events
+from recommend_helpers import FAST_CF, catalogue_events, fast_hybrid, round_trip, small_events
 from segrec.columns import Columns as C
 from segrec.evaluation.metrics import auc_from_ranks, positive_ranks
 from segrec.exceptions import SegrecWarning
-from segrec.recommend import Dataset, HybridRecommender
+from segrec.recommend import ContentRecommender, Dataset, HybridRecommender, LightFMRecommender
 from segrec.recommend._signals import validation_split
 from segrec.recommend._topk import top_k
 from segrec.recommend.hybrid import REASON_PEERS, REASON_POPULAR, REASON_REPEAT, REASON_SEGMENT, SIGNALS
@@ -119,6 +119,27 @@ def test_content_looked_up_in_dataset_item_order() -> None:
     recs = model.recommend(["u1"], k=1)  # bought M1 and M2: the third mug is the content answer
     assert recs[C.Item].iloc[0] == "M3"
     assert recs[C.Reason].iloc[0].startswith("similar to ")
+
+
+def test_profile_signal_carries_a_product_line_and_explains_it() -> None:
+    """u1 bought an eco mug and an eco candle: with the profile alone, the eco towel comes first."""
+    events = pd.DataFrame([
+        {C.User: user, C.Item: item, C.ItemName: name, C.Date: pd.Timestamp("2024-01-01") + pd.Timedelta(days=n)}
+        for n, (user, item, name) in enumerate([
+            ("u1", "EM", "eco bamboo mug"), ("u1", "EC", "eco soy candle"),
+            ("u2", "LM", "luxury porcelain mug"), ("u2", "LC", "luxury amber candle"),
+            ("u3", "LM", "luxury porcelain mug"), ("u3", "LT", "luxury silk towel"),
+            ("u4", "ET", "eco cotton towel"), ("u4", "LC", "luxury amber candle")])])
+    ds = Dataset.from_events(events)
+    model = HybridRecommender(collaborative=LightFMRecommender(**FAST_CF),
+                              content=ContentRecommender(profile_min_df=0.3), ease_lambda=None, w_cf=0.0,
+                              w_item=0.0, w_content=0.0, w_trend=0.0, w_profile=1.0, tune=False,
+                              mmr_lambda=1.0).fit(ds)
+    recs = model.recommend(["u1"], k=1)
+    assert recs[C.Item].iloc[0] == "ET"
+    assert recs[C.Reason].iloc[0].startswith("similar to eco ")
+    again = round_trip(model, ds)
+    pd.testing.assert_frame_equal(recs, again.recommend(["u1"], k=1))
 
 
 def test_segment_reason(dataset: Dataset) -> None:

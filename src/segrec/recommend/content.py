@@ -6,6 +6,14 @@ catalogue row with a name but no purchases gets neighbours like any other) and w
 catch short, abbreviated names ("T-LIGHT HLDR" vs "T-LIGHT HOLDER"). On Online Retail (temporal split at
 2011-11-01, P@10 / NDCG@10 of content alone) words gave 0.0598 / 0.0643, characters 0.0549 / 0.0621 and
 both, stacked and re-normalised, 0.0599 / 0.0657: both are kept by default.
+
+:meth:`ContentRecommender.profile_scores` is the user-level signal: a profile of the user's taste over the
+words shared by many products (at least ``profile_min_df`` of the catalogue: product lines, colours, materials
+that run across departments), scored as the mean log-lift of an item's shared words. The neighbour sum sees
+each purchase's closest items; the profile sees what runs through the whole history. On the generated shop
+(hybrid validation slice, P@10 + NDCG@10 of the tuned blend) it adds ~4% where a Rocchio profile (cosine to
+the normalised sum of the history's TF-IDF rows) and a profile over all words added nothing: rare words
+(names, brands) are what the neighbours already match, and in a profile they drown the shared ones.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from ..columns import Columns
@@ -25,6 +33,10 @@ from .base import Recommender
 from .data import Dataset
 
 __all__ = ["ContentRecommender", "product_text"]
+
+WORD_TOKENS = r"(?u)\b\w+\b"
+#: Pseudo-occurrences that shrink a word's lift in a user profile towards 1 (:meth:`ContentRecommender.profile_scores`).
+PROFILE_PRIOR = 1.0
 
 
 def product_text(catalogue: pd.DataFrame) -> pd.Series:
@@ -53,7 +65,10 @@ class ContentRecommender(Recommender):
         n-gram ranges of the word and ``char_wb`` vectorisers; ``use_char_ngrams=False`` drops the latter.
     recency_half_life_days : float or None
         When the dataset has ``recency_days``, a purchase's weight halves every this many days, so the
-        profile follows the customer's recent taste. None: interaction weights only.
+        history follows the customer's recent taste. None: interaction weights only.
+    profile_min_df : float in (0, 1]
+        Share of the catalogue's products a word must appear in to enter the user profile
+        (:meth:`profile_scores`).
     """
 
     def __init__(
@@ -65,6 +80,7 @@ class ContentRecommender(Recommender):
         char_ngram_range: tuple[int, int] = (3, 5),
         min_df: int = 1,
         recency_half_life_days: float | None = 120.0,
+        profile_min_df: float = 0.05,
     ) -> None:
         self.k_neighbours = k_neighbours
         self.word_ngram_range = word_ngram_range
@@ -72,10 +88,11 @@ class ContentRecommender(Recommender):
         self.char_ngram_range = char_ngram_range
         self.min_df = min_df
         self.recency_half_life_days = recency_half_life_days
+        self.profile_min_df = profile_min_df
 
     def _vectorisers(self) -> list[TfidfVectorizer]:
         vecs = [TfidfVectorizer(ngram_range=tuple(self.word_ngram_range), sublinear_tf=True, min_df=self.min_df,
-                                token_pattern=r"(?u)\b\w+\b")]
+                                token_pattern=WORD_TOKENS)]
         if self.use_char_ngrams:
             vecs.append(TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngram_range),
                                         sublinear_tf=True, min_df=self.min_df))
@@ -84,6 +101,8 @@ class ContentRecommender(Recommender):
     def _fit(self, dataset: Dataset) -> None:
         if self.k_neighbours < 1:
             raise InputError(f"k_neighbours must be >= 1, got {self.k_neighbours}")
+        if not 0.0 < self.profile_min_df <= 1.0:
+            raise InputError(f"profile_min_df must lie in (0, 1], got {self.profile_min_df}")
         texts = product_text(dataset.catalogue).tolist()  # aligned to the dataset's item index
         self.vectorisers_ = []
         for vec in self._vectorisers():
@@ -94,6 +113,8 @@ class ContentRecommender(Recommender):
             self.vectorisers_.append(vec)
         self.neighbours_ = top_k_neighbours(self.item_vectors(texts), self.k_neighbours)
         self.tie_break_ = _tie_break(dataset)
+        self.profile_terms_ = _shared_words(texts, self.profile_min_df)
+        self.profile_words_ = _word_matrix(texts, self.profile_terms_)
 
     def item_vectors(self, texts: list[str]) -> sp.csr_matrix:
         """L2-normalised TF-IDF rows of ``texts`` (word and char blocks stacked, then re-normalised)."""
@@ -122,6 +143,28 @@ class ContentRecommender(Recommender):
         """
         scores = np.asarray((self.history(user_idx) @ self.neighbours_).toarray(), dtype=np.float32)
         return scores + self.tie_break_[None, :]
+
+    def profile_scores(self, user_idx: np.ndarray) -> np.ndarray:
+        """Mean log-lift of each item's shared words for each user (dense, float32, users x items).
+
+        A word's lift for a user is how often it occurs among the distinct products they bought against how
+        often it would by chance (its rate over all purchases), shrunk towards 1 by :data:`PROFILE_PRIOR`
+        pseudo-occurrences: ``(count + a) / (n_bought * rate + a)``. Rare words hardly move from 1 on little
+        evidence; a word in half of someone's products that the shop buys one time in ten scores high.
+        Items without a shared word, and users without purchases, score 0.
+        """
+        self.check_fitted()
+        user_idx = np.asarray(user_idx, dtype=np.int64)
+        words = self.profile_words_
+        if words.shape[1] == 0:
+            return np.zeros((len(user_idx), self.dataset_.n_items), np.float32)
+        bought = sp.csr_matrix(self.dataset_.purchases > 0, dtype=np.float32)
+        rate = np.asarray((bought @ words).sum(axis=0)).ravel() / max(bought.nnz, 1)
+        history = bought[user_idx]
+        counts = (history @ words).toarray()
+        expected = np.asarray(history.sum(axis=1)) * rate[None, :]
+        lift = np.log((counts + PROFILE_PRIOR) / (expected + PROFILE_PRIOR)).astype(np.float32)
+        return np.asarray(normalize(words, norm="l1") @ lift.T).T.astype(np.float32)
 
     def session_scores(self, item_idx: np.ndarray) -> np.ndarray:
         """Scores of every item for a session holding ``item_idx`` (cold start: no user needed)."""
@@ -163,7 +206,9 @@ class ContentRecommender(Recommender):
         n = self.neighbours_
         arrays |= {"neighbours_data": n.data, "neighbours_indices": n.indices, "neighbours_indptr": n.indptr,
                    "tie_break": self.tie_break_}
-        return {"class": type(self).__name__, "params": params, "vocabularies": vocab}, arrays
+        config = {"class": type(self).__name__, "params": params, "vocabularies": vocab,
+                  "profile_terms": list(self.profile_terms_)}
+        return config, arrays
 
     @classmethod
     def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray], dataset: Dataset) -> Self:
@@ -188,6 +233,11 @@ class ContentRecommender(Recommender):
             (arrays["neighbours_data"], arrays["neighbours_indices"], arrays["neighbours_indptr"]), shape=(n, n)
         )
         model.dataset_ = dataset
+        # states written before the profile signal have no word list: rebuilt from the catalogue text
+        texts = product_text(dataset.catalogue).tolist()
+        model.profile_terms_ = ([str(t) for t in config["profile_terms"]] if "profile_terms" in config
+                                else _shared_words(texts, model.profile_min_df))
+        model.profile_words_ = _word_matrix(texts, model.profile_terms_)
         return model
 
 
@@ -195,3 +245,20 @@ def _tie_break(dataset: Dataset) -> np.ndarray:
     """1e-9 x each item's share of buyers: below any similarity kept (>= 1e-6 x a purchase weight), so it only
     orders the items that tie at zero."""
     return (1e-9 * dataset.item_popularity() / max(dataset.n_users, 1)).astype(np.float32)
+
+
+def _shared_words(texts: list[str], min_df: float) -> list[str]:
+    """Words in at least ``min_df`` of the texts, in vocabulary order (none: an empty list)."""
+    try:
+        vec = CountVectorizer(binary=True, token_pattern=WORD_TOKENS, min_df=min_df).fit(texts)
+    except ValueError:  # no word is shared by that many products (or no text at all)
+        return []
+    return [str(term) for term in vec.get_feature_names_out()]
+
+
+def _word_matrix(texts: list[str], terms: list[str]) -> sp.csr_matrix:
+    """Texts x ``terms``: 1 where the text has the word (float32)."""
+    if not terms:
+        return sp.csr_matrix((len(texts), 0), dtype=np.float32)
+    vec = CountVectorizer(binary=True, token_pattern=WORD_TOKENS, vocabulary=terms)
+    return sp.csr_matrix(vec.transform(texts), dtype=np.float32)

@@ -3,7 +3,9 @@
 Stages (LensKit's candidate selector -> scorer -> ranker -> re-ranker):
 
 1. **signals**: LightFM WARP (user and item side features), EASE item-item, TF-IDF content similarity to the
-   user's recency-weighted history, category mix x share in category, 7-day trend, all-time popularity,
+   user's recency-weighted history, the user's profile over words shared across the catalogue
+   (:meth:`~segrec.recommend.ContentRecommender.profile_scores`), category mix x share in category, 7-day
+   trend, all-time popularity,
    popularity in the user's segment and in their demographic group; each z-scored per user;
 2. **blend**: a weighted sum, the weights tuned at fit time on the last 10% of the training period (see
    :class:`HybridRecommender`), plus the repeat signal in buy-again mode;
@@ -17,24 +19,25 @@ buy-again ranking agree with what is recommended; discover mode masks bought ite
 Tuning finds different blends on different shops (``benchmarks/quality.py``: k=10, temporal cut two months
 before the end, discover mode). Online Retail, a seasonal gift wholesaler, ends with content 0.25 + 7-day
 trend 2.0: P@10 0.110 / NDCG@10 0.144, against 0.092 / 0.114 for the former hand-set blend and 0.084 / 0.104
-for EASE. The generated shop ends with LightFM 2.0 + segment popularity 2.0 + demographic peers 1.0 + EASE
-0.5 + content 0.15: P@10 0.105-0.106 against LightFM's 0.104-0.105 and segment popularity's 0.103; segment
-popularity told each customer's true persona reaches 0.111 there, which bounds what these signals can do.
-``w_repeat`` (3, relative to the blend's total weight) is set by hand: buy-again P@10 0.317 on Online Retail
-(buy-again baseline 0.283), 0.199 on the shop (LightFM 0.189).
+for EASE; the content profile is tuned to 0 there (its shared words are few: "set", "pink", "heart", ...). The
+generated shop, whose customers favour product lines named in the descriptions, ends with LightFM 2.0 +
+profile 2.0 + EASE, content, trend and segment popularity 1.0 each (fits differ a little): P@10 0.086-0.088 /
+NDCG@10 0.189-0.192, against 0.085 / 0.186 for the same search without the profile, EASE's 0.080 and
+popularity's 0.044. ``w_repeat`` (3, relative to the blend's total weight) is set by hand: buy-again P@10
+0.317 on Online Retail (buy-again baseline 0.283), 0.203 on the shop (buy-again baseline 0.180).
 
 MMR trade-off (discover P@10 / NDCG@10 / intra-list diversity, one fit re-ranked, same harness):
 
 ======  ===========================  ===========================
 lambda  Online Retail                generated shop
 ======  ===========================  ===========================
-1.0     0.1112 / 0.1448 / 0.894      0.1061 / 0.2206 / 0.949
-0.95    0.1103 / 0.1442 / 0.903      0.1065 / 0.2211 / 0.951
-0.9     0.1097 / 0.1437 / 0.913      0.1065 / 0.2212 / 0.954
-0.8     0.1072 / 0.1416 / 0.936      0.1059 / 0.2204 / 0.959
+1.0     0.1112 / 0.1448 / 0.894      0.0869 / 0.1914 / 0.932
+0.95    0.1103 / 0.1442 / 0.903      0.0873 / 0.1917 / 0.936
+0.9     0.1097 / 0.1437 / 0.913      0.0876 / 0.1920 / 0.939
+0.8     0.1072 / 0.1416 / 0.936      0.0871 / 0.1910 / 0.946
 ======  ===========================  ===========================
 
-The default 0.95 costs < 1% of P@10 on Online Retail (nothing measurable on the shop) for +0.009 / +0.003
+The default 0.95 costs < 1% of P@10 on Online Retail (nothing measurable on the shop) for +0.009 / +0.004
 diversity; 0.8 would cost 3.6% there for +0.04.
 """
 
@@ -85,11 +88,12 @@ REASON_POPULAR = "popular right now"
 
 _SCALARS = (
     "pool_size", "ease_lambda", "ease_max_items", "ease_keep", "w_cf", "w_item", "w_content", "w_trend",
-    "w_popularity", "w_segment", "w_category", "w_peers", "trend_days", "w_repeat", "repeat_half_life_days", "tune", "validation_fraction",
-    "tune_users", "refit_epochs", "mmr_lambda", "random_state", "num_threads",
+    "w_popularity", "w_segment", "w_category", "w_peers", "w_profile", "trend_days", "w_repeat",
+    "repeat_half_life_days", "tune", "validation_fraction", "tune_users", "refit_epochs", "mmr_lambda",
+    "random_state", "num_threads",
 )
 #: Blend inputs, each z-scored per user; ``repeat`` is added on top in buy-again mode.
-SIGNALS = ("cf", "item", "content", "category", "trend", "popularity", "segment", "peers")
+SIGNALS = ("cf", "item", "content", "profile", "category", "trend", "popularity", "segment", "peers")
 #: Values tried for each weight by the coordinate search (the blend is scale-free, so relative values suffice).
 WEIGHT_GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 MIN_GAIN = 0.005  # relative gain of the validation objective a weight change must bring to be kept
@@ -110,10 +114,11 @@ class HybridRecommender(Recommender):
         Candidates re-ranked by MMR.
     ease_lambda : float or None
         EASE regularisation (None: no item-item scorer); ``ease_max_items`` and ``ease_keep`` bound its cost.
-    w_cf, w_item, w_content, w_trend, w_popularity, w_segment, w_repeat : float
-        Blend weights of LightFM, EASE, content, trend (buyers in the last ``trend_days``), all-time
-        popularity, popularity within the user's segment and (buy-again mode only) the repeat signal. With
-        ``tune`` they are the starting point of the search; the weights in use are ``weights_``.
+    w_cf, w_item, w_content, w_profile, w_category, w_trend, w_popularity, w_segment, w_peers, w_repeat : float
+        Blend weights of LightFM, EASE, content neighbours, the content profile, category mix, trend (buyers
+        in the last ``trend_days``), all-time popularity, popularity within the user's segment and within
+        their demographic group, and (buy-again mode only) the repeat signal. With ``tune`` they are the
+        starting point of the search; the weights in use are ``weights_``.
     tune : bool
         Choose the weights at fit time on a validation slice (see below).
     validation_fraction : float in (0, 0.5]
@@ -159,6 +164,7 @@ class HybridRecommender(Recommender):
         w_segment: float = 0.0,
         w_category: float = 0.0,
         w_peers: float = 0.0,
+        w_profile: float = 0.0,
         trend_days: float = 7.0,
         w_repeat: float = 3.0,
         repeat_half_life_days: float = 60.0,
@@ -184,6 +190,7 @@ class HybridRecommender(Recommender):
         self.w_segment = w_segment
         self.w_category = w_category
         self.w_peers = w_peers
+        self.w_profile = w_profile
         self.trend_days = trend_days
         self.w_repeat = w_repeat
         self.repeat_half_life_days = repeat_half_life_days
@@ -201,7 +208,7 @@ class HybridRecommender(Recommender):
     def _given_weights(self) -> dict[str, float]:
         return {"cf": self.w_cf, "item": self.w_item, "content": self.w_content, "trend": self.w_trend,
                 "popularity": self.w_popularity, "segment": self.w_segment, "category": self.w_category,
-                "peers": self.w_peers, "repeat": self.w_repeat}
+                "peers": self.w_peers, "profile": self.w_profile, "repeat": self.w_repeat}
 
     def _fit(self, dataset: Dataset) -> None:
         if not 0.0 < self.mmr_lambda <= 1.0:
@@ -285,6 +292,10 @@ class HybridRecommender(Recommender):
                 content = copy.copy(self.content_)  # neighbours from text; the history from ``dataset``
                 content.dataset_ = dataset
                 raw = content._score(user_idx)
+            elif name == "profile":
+                content = copy.copy(self.content_)  # shared words from text; the history from ``dataset``
+                content.dataset_ = dataset
+                raw = content.profile_scores(user_idx)
             elif name == "trend":
                 raw = np.broadcast_to(self.trend_, (n, n_items))
             elif name == "popularity":
@@ -387,10 +398,13 @@ class HybridRecommender(Recommender):
     def _reasons(self, user_idx: np.ndarray, item_idx: np.ndarray) -> list[str]:
         """One reason per (user, item) row; signals recomputed per distinct user."""
         users, inverse = np.unique(user_idx, return_inverse=True)
-        s = self._signals(self.dataset_, users, ("cf", "item", "content"))
         w = self.weights_
+        names = ("cf", "item", "content", *(("profile",) if w.get("profile") else ()))
+        s = self._signals(self.dataset_, users, names)
         collaborative = w["cf"] * s["cf"][inverse, item_idx] + w["item"] * s["item"][inverse, item_idx]
         content = w["content"] * s["content"][inverse, item_idx]
+        if w.get("profile"):  # the user's text profile: explained by the closest bought product too
+            content = content + w["profile"] * s["profile"][inverse, item_idx]
         bought = np.asarray(self.dataset_.purchases[user_idx, item_idx]).ravel() > 0
         source = self._closest_bought(user_idx, item_idx)
         segments = segment_of(self.dataset_.user_attributes.iloc[user_idx])
