@@ -146,3 +146,14 @@ def test_cli_segment_with_the_spark_engine(engine, shop: pd.DataFrame, tmp_path:
     assert result.exit_code == 0, result.output
     assert (out / "segmentation.json").is_file() and (out / "segmenter" / "segmenter.npz").is_file()
     assert set(pd.read_parquet(out / "segments.parquet")[C.Segment]) == {0, 1, 2}
+
+
+@needs_spark
+def test_reads_pandas_parquet_with_nanosecond_timestamps(engine, shop: pd.DataFrame, tmp_path: Path) -> None:
+    """``segrec generate`` and pandas write TIMESTAMP(NANOS), which Spark 4 refuses by default."""
+    source = tmp_path / "shop.parquet"
+    shop.to_parquet(source, index=False)  # pandas' default: nanosecond timestamps
+    got = engine.load(str(source)).select(C.User, C.Date).toPandas()
+    expected = shop[[C.User, C.Date]].dropna()
+    assert len(got) == len(expected)
+    assert sorted(pd.to_datetime(got[C.Date]).dt.floor("us").tolist()) == sorted(expected[C.Date].dt.floor("us").tolist())

@@ -47,9 +47,31 @@ def read_events(spark: Any, source: str, format: str | None = None,
         raise InputError(f"the spark engine reads csv and parquet (files, directories or s3a/hdfs URLs), not "
                          f"{source!r}; convert it or use --engine local")
     reader = spark.read
-    raw = (reader.option("header", True).option("inferSchema", False).option("mode", "PERMISSIVE").csv(source)
-           if fmt == "csv" else reader.parquet(source))
+    if fmt == "csv":
+        raw = reader.option("header", True).option("inferSchema", False).option("mode", "PERMISSIVE").csv(source)
+        return canonical(raw, mapping, source=source)
+    nanos = _nanosecond_columns(source)
+    if nanos:  # Spark refuses TIMESTAMP(NANOS) (pandas' default) unless read as epoch nanoseconds
+        spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+    raw = reader.parquet(source)
+    if nanos:
+        from pyspark.sql import functions as F
+
+        raw = raw.select(*[F.timestamp_micros(F.floor(F.col(f"`{c}`") / 1000)).alias(c) if c in nanos
+                           else F.col(f"`{c}`") for c in raw.columns])
     return canonical(raw, mapping, source=source)
+
+
+def _nanosecond_columns(source: str) -> set[str]:
+    """Columns stored as Parquet TIMESTAMP(NANOS) in a local file or directory (remote URLs: none known)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    path = source.removeprefix("file://")
+    if "://" in path or not Path(path).exists():
+        return set()
+    schema = ds.dataset(path, format="parquet").schema
+    return {f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"}
 
 
 def canonical(raw: Any, mapping: Mapping[str, str] | None = None, *, source: str = "frame") -> tuple[Any, dict[str, Any]]:
