@@ -158,13 +158,26 @@ class ContentRecommender(Recommender):
         words = self.profile_words_
         if words.shape[1] == 0:
             return np.zeros((len(user_idx), self.dataset_.n_items), np.float32)
-        bought = sp.csr_matrix(self.dataset_.purchases > 0, dtype=np.float32)
-        rate = np.asarray((bought @ words).sum(axis=0)).ravel() / max(bought.nnz, 1)
+        bought, rate = self._word_rates()
         history = bought[user_idx]
         counts = (history @ words).toarray()
         expected = np.asarray(history.sum(axis=1)) * rate[None, :]
         lift = np.log((counts + PROFILE_PRIOR) / (expected + PROFILE_PRIOR)).astype(np.float32)
         return np.asarray(normalize(words, norm="l1") @ lift.T).T.astype(np.float32)
+
+    def _word_rates(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Who bought what (binary) and each shared word's rate over all purchases, for ``dataset_``.
+
+        Computed once per dataset, not per chunk of users: the API and batch scoring call
+        :meth:`profile_scores` once per chunk. Keyed on the dataset object, because the hybrid points shallow
+        copies of this model at its tuning slice.
+        """
+        cached = getattr(self, "_word_rates_cache", None)
+        if cached is None or cached[0] is not self.dataset_:
+            bought = sp.csr_matrix(self.dataset_.purchases > 0, dtype=np.float32)
+            rate = np.asarray((bought @ self.profile_words_).sum(axis=0)).ravel() / max(bought.nnz, 1)
+            cached = self._word_rates_cache = (self.dataset_, bought, rate)
+        return cached[1], cached[2]
 
     def session_scores(self, item_idx: np.ndarray) -> np.ndarray:
         """Scores of every item for a session holding ``item_idx`` (cold start: no user needed)."""

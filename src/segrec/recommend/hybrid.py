@@ -281,6 +281,10 @@ class HybridRecommender(Recommender):
     def _signals(self, dataset: Dataset, user_idx: np.ndarray, names: Iterable[str]) -> dict[str, np.ndarray]:
         """The named blend inputs for a chunk of users, each z-scored per user (dense, n x n_items)."""
         n, n_items = len(user_idx), dataset.n_items
+        content = self.content_
+        if content.dataset_ is not dataset:  # neighbours and shared words from text; the history from ``dataset``
+            content = copy.copy(content)
+            content.dataset_ = dataset
         out = {}
         for name in names:
             if name == "cf":
@@ -289,12 +293,8 @@ class HybridRecommender(Recommender):
                 history = sp.csr_matrix(dataset.purchases[user_idx] > 0, dtype=np.float32)
                 raw = (history @ self.item_item_).toarray()
             elif name == "content":
-                content = copy.copy(self.content_)  # neighbours from text; the history from ``dataset``
-                content.dataset_ = dataset
                 raw = content._score(user_idx)
             elif name == "profile":
-                content = copy.copy(self.content_)  # shared words from text; the history from ``dataset``
-                content.dataset_ = dataset
                 raw = content.profile_scores(user_idx)
             elif name == "trend":
                 raw = np.broadcast_to(self.trend_, (n, n_items))
