@@ -36,21 +36,10 @@ from ...segment_selection import KMetrics, KSweep, choose_k
 from ...segmentation import DEFAULT_FEATURES, LOG_FEATURES, STATE_VERSION, Segmenter
 from .features import line_spending
 
-__all__ = ["SparkSegmentation", "fit_segments", "preprocess", "segment_profiles", "sweep_k"]
+__all__ = ["fit_segments", "preprocess", "segment_profiles", "sweep_k"]
 
 C = Columns
 VECTOR = "z"
-
-
-@dataclass(frozen=True)
-class SparkSegmentation:
-    """Segments (Spark DataFrame: user_id, segment), the sweep, the model as a local Segmenter, profiles."""
-
-    segments: Any
-    sweep: KSweep
-    model: Segmenter
-    profiles: pd.DataFrame
-    spark_silhouette: dict[int, float]
 
 
 @dataclass(frozen=True)
