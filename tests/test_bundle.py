@@ -50,7 +50,7 @@ def _rewrite_manifest(path: Path, **changes: object) -> None:
 def _refresh_checksum(path: Path, name: str) -> None:
     """Make the manifest agree with an edited file, as a tamperer who knows the format would."""
     manifest = json.loads((path / MANIFEST).read_text())
-    manifest["files"][name] = {"sha256": bundle_module._sha256(path / name), "bytes": (path / name).stat().st_size}
+    manifest["files"][name] = {"sha256": bundle_module.file_sha256(path / name), "bytes": (path / name).stat().st_size}
     (path / MANIFEST).write_text(json.dumps(manifest))
 
 

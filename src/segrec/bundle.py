@@ -42,6 +42,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from . import __version__
+from ._atomic import file_sha256
 from .columns import Columns
 from .exceptions import BundleError
 from .recommend.base import Recommender
@@ -136,7 +137,7 @@ def _write_contents(
                    "purchases": int(dataset.purchases.nnz)},
         "params": dict(params or {}),
         "evaluation": dict(evaluation or {}),
-        "files": {p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in sorted(out.iterdir())},
+        "files": {p.name: {"sha256": file_sha256(p), "bytes": p.stat().st_size} for p in sorted(out.iterdir())},
     }
     _save_json(out / MANIFEST, manifest)
 
@@ -225,14 +226,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, os.PathLike | dt.date):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync(directory: Path) -> None:
@@ -349,7 +342,7 @@ def _verify_files(root: Path, manifest: dict[str, Any]) -> None:
         if file.stat().st_size != meta.get("bytes"):
             raise BundleError(f"bundle file {file} is truncated or altered: {file.stat().st_size} bytes, "
                               f"expected {meta.get('bytes')}")
-        if _sha256(file) != meta.get("sha256"):
+        if file_sha256(file) != meta.get("sha256"):
             raise BundleError(f"bundle file {file} fails its sha256 check: it was altered after saving")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .._atomic import atomic_write_text
+from .._atomic import atomic_write_text, file_sha256
 from ..evaluation import (
     Split,
     default_cutoff,
@@ -98,7 +97,7 @@ def _make_split(source: str | None, method: str, cutoff: str | None, fraction: f
             raise InputError("give either SOURCE or --train/--test, not both")
         split = explicit_split(_load(str(train), *read), _load(str(test), *read),
                                train_source=str(train), test_source=str(test))
-        return split, {"train_file_sha256": _file_sha256(train), "test_file_sha256": _file_sha256(test)}
+        return split, {"train_file_sha256": file_sha256(train), "test_file_sha256": file_sha256(test)}
     if source is None:
         raise InputError("give a SOURCE, or --train FILE --test FILE")
     if method not in SPLITS:
@@ -111,20 +110,12 @@ def _make_split(source: str | None, method: str, cutoff: str | None, fraction: f
     else:
         split = temporal_split(events, cutoff or default_cutoff(events))
     path = Path(source)
-    return split, ({"source_file_sha256": _file_sha256(path)} if path.is_file() else {})
+    return split, ({"source_file_sha256": file_sha256(path)} if path.is_file() else {})
 
 
 def _load(source: str, format: str | None, pairs: list[str] | None, map_file: Path | None) -> pd.DataFrame:
     """Canonical events through the shared ingestion (rejected rows are announced, not evaluated)."""
     return load_source(source, format, pairs, map_file).events
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _progress() -> Progress:
