@@ -22,7 +22,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ._atomic import atomic_path
+from ._atomic import atomic_write_text
 from ._report_format import metric, money, num, pct, signed_pct
 from ._report_recommender import examples_section, recommender_section
 from ._report_run import RunDir, data_section, reproduce_section
@@ -41,9 +41,7 @@ def build_report(out_dir: str | os.PathLike[str], *, path: str | os.PathLike[str
         raise InputError(f"no run directory at {out}; run `segrec run SOURCE --out {out}` first")
     html = render(report_context(out))
     target = Path(path) if path is not None else out / REPORT_NAME
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        Path(tmp).write_text(html, encoding="utf-8")
+    atomic_write_text(target, html)
     return target
 
 
