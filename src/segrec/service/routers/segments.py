@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from ..._json import to_jsonable
 from ...columns import Columns
 from ..deps import BundleDep
 from ..errors import NotAvailable
@@ -60,11 +60,8 @@ def assign_segment(served: BundleDep, features: SegmentFeatures) -> SegmentAssig
 
 def _profile(record: dict[str, Any]) -> SegmentProfile:
     """Known fields as they are, every other number under ``features``; NaN becomes null."""
-    def clean(value: Any) -> Any:
-        return None if isinstance(value, float) and not math.isfinite(value) else value
-
-    known = {key: clean(value) for key, value in record.items() if key in _PROFILE_FIELDS}
-    numbers = {key: clean(float(value)) for key, value in record.items()
+    known = {key: to_jsonable(value) for key, value in record.items() if key in _PROFILE_FIELDS}
+    numbers = {key: to_jsonable(float(value)) for key, value in record.items()
                if key not in _PROFILE_FIELDS and isinstance(value, int | float) and not isinstance(value, bool)}
     known[Columns.Segment] = int(record[Columns.Segment])
     return SegmentProfile(**known, features=numbers)
