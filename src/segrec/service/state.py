@@ -46,6 +46,7 @@ class Served:
     product_index: dict[str, int] = field(default_factory=dict)
     item_ids: list[str] = field(default_factory=list)
     item_names: list[str] = field(default_factory=list)
+    name_of: dict[str, str] = field(default_factory=dict)  # product id -> name, for models that return no names
     top: dict[str, TopK] = field(default_factory=dict)
     cold: list[RecommendedItem] = field(default_factory=list)
     segment_of: dict[str, int] = field(default_factory=dict)
@@ -58,6 +59,8 @@ class Served:
         top = {mode: TopK.build(model, precompute_k, filter_seen=mode == "discover")
                for mode in ("discover", "buy-again")} if precompute_k > 0 else {}
         cold = cold_items(model, None, None, cold_k) if hasattr(model, "recommend_cold") else []
+        item_ids = [str(i) for i in dataset.items.external_ids]
+        item_names = [str(n) for n in dataset.catalogue[Columns.ItemName]]
         segment_of: dict[str, int] = {}
         if bundle.segments is not None:
             frame = bundle.segments
@@ -66,8 +69,7 @@ class Served:
             bundle, _info(bundle),
             user_index={str(u): i for i, u in enumerate(dataset.users.external_ids)},
             product_index={str(p): i for i, p in enumerate(dataset.items.external_ids)},
-            item_ids=[str(i) for i in dataset.items.external_ids],
-            item_names=[str(n) for n in dataset.catalogue[Columns.ItemName]],
+            item_ids=item_ids, item_names=item_names, name_of=dict(zip(item_ids, item_names, strict=True)),
             top=top, cold=cold, segment_of=segment_of,
             profiles={int(p[Columns.Segment]): p for p in bundle.profiles or [] if Columns.Segment in p},
         )

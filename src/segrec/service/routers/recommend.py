@@ -86,8 +86,7 @@ def cached_answer(served: Served, user_id: str, k: int, mode: Mode) -> UserRecom
 def live_answers(served: Served, user_ids: Sequence[str], k: int, mode: Mode) -> list[UserRecommendations]:
     """Known users' answers from the model itself (one batched call), in request order."""
     frame = served.bundle.recommender.recommend(list(dict.fromkeys(user_ids)), k, filter_seen=mode == "discover")
-    names = dict(zip(served.item_ids, served.item_names, strict=True))  # for models that return no names
-    by_user = {str(user): frame_items(part, names) for user, part in frame.groupby(Columns.User, sort=False)}
+    by_user = {str(user): frame_items(part, served.name_of) for user, part in frame.groupby(Columns.User, sort=False)}
     return [UserRecommendations(user_id=u, mode=mode, cold_start=False, items=by_user.get(u, [])) for u in user_ids]
 
 
