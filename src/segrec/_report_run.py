@@ -27,23 +27,32 @@ DEMOGRAPHICS = (C.Age, C.Gender, C.Location, C.Income)
 
 
 class RunDir:
-    """Lazy, forgiving access to a run directory: a missing or unreadable file reads as ``None``."""
+    """Lazy, forgiving access to a run directory: a missing or unreadable file reads as ``None``.
+
+    Each JSON and Parquet file is read once per instance (several sections share one): callers must treat what
+    :meth:`json` and :meth:`parquet` return as read-only.
+    """
 
     def __init__(self, out: Path) -> None:
         self.out = out
+        self._read: dict[str, Any] = {}
 
     def json(self, name: str) -> dict[str, Any] | None:
-        try:
-            value = json.loads((self.out / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return value if isinstance(value, dict) else None
+        if name not in self._read:
+            try:
+                value = json.loads((self.out / name).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                value = None
+            self._read[name] = value if isinstance(value, dict) else None
+        return self._read[name]
 
     def parquet(self, name: str) -> pd.DataFrame | None:
-        try:
-            return pd.read_parquet(self.out / name)
-        except (OSError, ValueError, ImportError):
-            return None
+        if name not in self._read:
+            try:
+                self._read[name] = pd.read_parquet(self.out / name)
+            except (OSError, ValueError, ImportError):
+                self._read[name] = None
+        return self._read[name]
 
     def png(self, name: str) -> str | None:
         try:
