@@ -25,8 +25,11 @@ SparkConfOpt = Annotated[list[str] | None, typer.Option("--spark-conf", help="Sp
                                                         "spark.executor.memory=8g (repeatable).")]
 
 
-def spark_engine(master: str, conf: list[str] | None) -> Any:
-    """The Spark engine as the options say (raises a SegrecError naming the fix when pyspark is missing)."""
+def engine_from_options(name: str, master: str, conf: list[str] | None) -> Any:
+    """The engine ``--engine`` names; Spark's as ``--spark-master``/``--spark-conf`` say (a SegrecError names
+    the fix when pyspark is missing)."""
+    if name != "spark":
+        return get_engine(name)
     from ..engines.spark.session import parse_conf
 
     return get_engine("spark", master=master, conf=parse_conf(conf))

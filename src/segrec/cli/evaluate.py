@@ -63,8 +63,8 @@ def evaluate(
         if engine != "local":  # the split is the local one, so figures are comparable; Spark fits and ranks
             from . import _engine
 
-            _engine.evaluate(_engine.spark_engine(spark_master, spark_conf) if engine == "spark" else
-                             _engine.get_engine(engine), the_split.train, the_split.test, k)
+            chosen_engine = _engine.engine_from_options(engine, spark_master, spark_conf)
+            _engine.evaluate(chosen_engine, the_split.train, the_split.test, k)
             return
         names = [m.strip() for m in models.split(",") if m.strip()] if models else None
         user_segments = fit_segments(the_split.train, segments, seed) if segments > 0 else None

@@ -105,8 +105,8 @@ def run(
         if engine != "local":
             from . import _engine
 
-            _engine.run(_engine.spark_engine(spark_master, spark_conf) if engine == "spark" else
-                        _engine.get_engine(engine), source, out, segments_k=segments_k, k=k, seed=seed,
+            chosen_engine = _engine.engine_from_options(engine, spark_master, spark_conf)
+            _engine.run(chosen_engine, source, out, segments_k=segments_k, k=k, seed=seed,
                         format=format, map=map, map_file=map_file)
             return
         out.mkdir(parents=True, exist_ok=True)

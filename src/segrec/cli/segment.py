@@ -55,8 +55,8 @@ def segment(
             from . import _engine
 
             chosen = [f.strip() for f in features.split(",") if f.strip()] if features else None
-            _engine.segment(_engine.spark_engine(spark_master, spark_conf) if engine == "spark" else
-                            _engine.get_engine(engine), source, out, k=k, seed=seed, features=chosen,
+            chosen_engine = _engine.engine_from_options(engine, spark_master, spark_conf)
+            _engine.segment(chosen_engine, source, out, k=k, seed=seed, features=chosen,
                             format=format, map=map, map_file=map_file)
             return
         began = time.perf_counter()

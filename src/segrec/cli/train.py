@@ -50,8 +50,8 @@ def train(
         if engine != "local":
             from . import _engine
 
-            _engine.train(_engine.spark_engine(spark_master, spark_conf) if engine == "spark" else
-                          _engine.get_engine(engine), source, out, segments=_read_segments(segments), seed=seed,
+            chosen_engine = _engine.engine_from_options(engine, spark_master, spark_conf)
+            _engine.train(chosen_engine, source, out, segments=_read_segments(segments), seed=seed,
                           k=k, format=format, map=map, map_file=map_file)
             return
         began = time.perf_counter()
