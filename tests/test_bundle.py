@@ -205,8 +205,8 @@ def test_failed_save_leaves_previous_bundle_whole(trained: Trained, copy: Path,
     assert [p.name for p in copy.parent.iterdir()] == [copy.name]  # the temporary directory is gone
 
 
-def test_crash_between_renames_keeps_previous_bundle_loadable(trained: Trained, copy: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def _interrupt_save_between_renames(trained: Trained, copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Re-save ``copy`` and die after the old bundle is renamed aside, before the new one is renamed in."""
     real_rename = os.rename
     calls = []
 
@@ -220,11 +220,24 @@ def test_crash_between_renames_keeps_previous_bundle_loadable(trained: Trained, 
     with pytest.raises(KeyboardInterrupt):
         save_bundle(copy, recommender=trained.recommender)
     monkeypatch.setattr(bundle_module.os, "rename", real_rename)
+
+
+def test_crash_between_renames_keeps_previous_bundle_loadable(trained: Trained, copy: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    _interrupt_save_between_renames(trained, copy, monkeypatch)
     assert not copy.exists()
     assert load_bundle(copy).segmenter is not None  # served from the aside copy
     save_bundle(copy, recommender=trained.recommender)  # the next save recovers, then replaces
     assert load_bundle(copy).segmenter is None
     assert [p.name for p in copy.parent.iterdir()] == [copy.name]
+
+
+def test_verify_accepts_the_layout_an_interrupted_save_leaves(trained: Trained, copy: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``segrec serve`` verifies before it loads: both must find the previous bundle at ``.<name>.old``."""
+    _interrupt_save_between_renames(trained, copy, monkeypatch)
+    assert not copy.exists()
+    assert bundle_module.verify_bundle(copy) == load_bundle(copy).manifest
 
 
 def test_save_killed_midway_in_a_subprocess(copy: Path) -> None:

@@ -20,8 +20,8 @@ Layout::
 
 Saving is atomic: files go to a temporary directory beside the target, are fsynced, and the directory is
 renamed in (an existing bundle is renamed aside first and deleted last), so a crash leaves the previous bundle
-whole. If a crash falls between the two renames, :func:`load_bundle` and the next :func:`save_bundle` find the
-previous bundle at ``.<name>.old``.
+whole. If a crash falls between the two renames, :func:`load_bundle`, :func:`verify_bundle` and the next
+:func:`save_bundle` find the previous bundle at ``.<name>.old``.
 """
 
 from __future__ import annotations
@@ -272,15 +272,21 @@ def _recover(target: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- loading
+def _resolve(path: str | os.PathLike[str]) -> Path:
+    """The bundle directory to read: ``path``, or the previous bundle a save interrupted between its renames left aside."""
+    root = Path(path)
+    if not (root / MANIFEST).is_file() and (_aside(root) / MANIFEST).is_file():
+        return _aside(root)
+    return root
+
+
 def load_bundle(path: str | os.PathLike[str], *, expected: type[Recommender] = Recommender) -> Bundle:
     """Load and verify a bundle; raise :class:`BundleError` if it is missing, corrupt or too new.
 
     ``expected`` is the recommender class the caller needs; a bundle holding another class raises
     ``TypeError`` (as RecTools' ``load`` does).
     """
-    root = Path(path)
-    if not (root / MANIFEST).is_file() and (_aside(root) / MANIFEST).is_file():
-        root = _aside(root)  # a save was interrupted between its two renames: serve the previous bundle
+    root = _resolve(path)
     manifest = verify_bundle(root)
     try:
         dataset = _load_dataset(root)
@@ -297,7 +303,7 @@ def load_bundle(path: str | os.PathLike[str], *, expected: type[Recommender] = R
 
 def verify_bundle(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Check format, version and every checksum without building the model; return the manifest."""
-    root = Path(path)
+    root = _resolve(path)
     manifest = read_manifest(root)
     _verify_files(root, manifest)
     return manifest
