@@ -394,6 +394,17 @@ def test_access_log_is_one_json_line_per_request(client: TestClient, user: str,
     assert set(lines[0]) == {"method", "path", "route", "status", "duration_ms", "request_id"}
 
 
+def test_a_model_without_similar_products_or_cold_start_answers_404_not_500(trained: Trained, product: str,
+                                                                           tmp_path: Path) -> None:
+    """An EASE (or Spark-trained ALS) bundle has neither: the endpoints say so in JSON instead of failing."""
+    ease = save_bundle(tmp_path / "ease", recommender=model_from_config("ease").fit(trained.recommender.dataset_))
+    with TestClient(create_app(Settings(bundle=ease)), raise_server_exceptions=False) as ease_client:
+        similar = ease_client.get(f"/v1/products/{product}/similar")
+        cold = ease_client.post("/v1/recommendations", json={"customer": {"age": 30}, "k": 5})
+    assert similar.status_code == 404 and "EASERecommender" in similar.json()["detail"]
+    assert cold.status_code == 404 and "cold start" in cold.json()["detail"]
+
+
 # --- under uvicorn --------------------------------------------------------------------------------------------
 def test_sighup_reloads_under_uvicorn(trained: Trained, tmp_path: Path) -> None:
     """A real server process: SIGHUP swaps in a freshly loaded bundle while it keeps answering."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 
 from ...columns import Columns
 from ..deps import BundleDep, SettingsDep
-from ..errors import check_limit
+from ..errors import NotAvailable, check_limit
 from ..schemas import MAX_ID_LENGTH, MAX_K, SimilarItem, SimilarProducts, error_responses
 
 router = APIRouter(prefix="/v1/products", tags=["products"], responses=error_responses(404, 503))
@@ -24,7 +24,11 @@ def similar_products(
 ) -> SimilarProducts:
     """The ``k`` products most similar to ``product_id``; 404 if the catalogue does not have it."""
     check_limit(k, settings.max_k, ("query", "k"))
-    frame = served.bundle.recommender.similar_products(product_id, k)
+    model = served.bundle.recommender
+    if not hasattr(model, "similar_products"):
+        raise NotAvailable(f"this bundle's model ({type(model).__name__}) does not find similar products; "
+                           "serve a bundle of the hybrid or content model")
+    frame = model.similar_products(product_id, k)
     columns = [frame[c].tolist() for c in (Columns.Rank, Columns.Item, Columns.ItemName, Columns.Score)]
     items = [
         SimilarItem(rank=rank, product_id=str(item), product_name=str(name), score=score)

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...columns import Columns
 from ..deps import BundleDep, SettingsDep
-from ..errors import check_limit
+from ..errors import NotAvailable, check_limit
 from ..schemas import (
     MAX_ID_LENGTH,
     MAX_K,
@@ -62,6 +62,9 @@ def batch_recommendations(
     if isinstance(request, BatchRecommendationRequest):
         check_limit(len(request.user_ids), settings.max_batch, ("body", "user_ids"))
         return RecommendationsResponse(results=batch_answers(served, request.user_ids, request.k, request.mode))
+    if not hasattr(served.bundle.recommender, "recommend_cold"):
+        raise NotAvailable(f"this bundle's model ({type(served.bundle.recommender).__name__}) has no cold start "
+                           "for new customers; serve a bundle of the hybrid model")
     attributes = request.customer.model_dump(exclude_none=True) if request.customer else {}
     products = [p for p in request.product_ids or [] if p in served.product_index]
     unknown = [p for p in request.product_ids or [] if p not in served.product_index]
