@@ -101,8 +101,12 @@ def _ratios(segment: pd.Series, population: pd.Series) -> dict[str, float]:
 def name_segments(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     """Name, action and matched rule of each segment (index = segment id), names made unique."""
     numeric = features.select_dtypes("number")
-    population = numeric.median()
-    medians = numeric.groupby(np.asarray(labels)).median()
+    return name_from_medians(numeric.groupby(np.asarray(labels)).median(), numeric.median())
+
+
+def name_from_medians(medians: pd.DataFrame, population: pd.Series) -> pd.DataFrame:
+    """:func:`name_segments` from per-segment medians (index = segment id) and the population's medians, so an
+    engine that aggregates elsewhere (Spark) names segments by the very same rules."""
     rows, seen = [], {}
     for segment, med in medians.iterrows():
         ratios = _ratios(med, population)

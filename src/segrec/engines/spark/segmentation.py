@@ -31,7 +31,7 @@ from sklearn.metrics import silhouette_score
 
 from ...columns import Columns
 from ...exceptions import InputError
-from ...profiles import RULES
+from ...profiles import name_from_medians
 from ...segment_selection import KMetrics, KSweep, choose_k
 from ...segmentation import DEFAULT_FEATURES, LOG_FEATURES, STATE_VERSION, Segmenter
 from .features import line_spending
@@ -198,19 +198,8 @@ def segment_profiles(features: Any, segments: Any, events: Any | None = None, *,
         F.count("*").alias(C.Size), *[F.avg(v).alias(f"mean_{f}") for f, v in value.items()],
         *[F.median(v).alias(f"median_{f}") for f, v in value.items()]).toPandas().set_index(C.Segment).sort_index()
     population = features.agg(*[F.median(v).alias(f) for f, v in value.items()]).toPandas().iloc[0]
-    table = pd.DataFrame(index=per.index)
-    seen: dict[str, int] = {}
-    names, actions, rules = [], [], []
-    for _, row in per.iterrows():
-        medians = pd.Series({f: row[f"median_{f}"] for f in numeric}, dtype="float64")
-        pop = population.astype("float64").where(population != 0, 1.0)
-        ratios = {k: float(v) for k, v in (medians / pop).items() if np.isfinite(v)}
-        rule = next(rule for rule in RULES if rule.test(ratios))
-        seen[rule.name] = seen.get(rule.name, 0) + 1
-        names.append(rule.name if seen[rule.name] == 1 else f"{rule.name} ({seen[rule.name]})")
-        actions.append(rule.action)
-        rules.append(rule.condition)
-    table[C.SegmentName], table[C.Action], table["rule"] = names, actions, rules
+    medians = per[[f"median_{f}" for f in numeric]].set_axis(numeric, axis=1).astype("float64")
+    table = name_from_medians(medians, population.astype("float64"))[[C.SegmentName, C.Action, "rule"]]
     table[C.Size] = per[C.Size].astype("int64")
     table[C.Share] = table[C.Size] / table[C.Size].sum()
     table[C.Revenue] = per[f"mean_{C.Spending}"] * per[C.Size]
