@@ -120,10 +120,7 @@ class LightFMRecommender(Recommender):
         self.item_encoder_ = item_encoder().fit(dataset.catalogue) if self.use_item_features else None
         if self.item_encoder_ is not None and Columns.Category not in self.item_encoder_.levels_:
             self.item_encoder_ = None  # price bands alone tie unrelated products together (see the docstring)
-        user_features = self._features(self.user_encoder_, dataset.user_attributes)
-        item_features = self._features(self.item_encoder_, dataset.catalogue)
-        binary = sp.csr_matrix(dataset.purchases > 0, dtype=np.float32)
-        weights = sp.csr_matrix(dataset.interactions, dtype=np.float32) if self.use_weights else binary
+        user_features, item_features, binary, weights = self._inputs(dataset)
         epochs = self.epochs
         self.best_epoch_, self.validation_curve_ = epochs, []
         if self.early_stopping:
@@ -144,15 +141,21 @@ class LightFMRecommender(Recommender):
             raise InputError("fit_more needs a model fitted in this session (a loaded state has no LightFM model)")
         if (dataset.n_users, dataset.n_items) != (self.dataset_.n_users, self.dataset_.n_items):
             raise InputError("fit_more needs a dataset with the same users and items as the one fitted on")
-        user_features = self._features(self.user_encoder_, dataset.user_attributes)
-        item_features = self._features(self.item_encoder_, dataset.catalogue)
-        binary = sp.csr_matrix(dataset.purchases > 0, dtype=np.float32)
-        weights = sp.csr_matrix(dataset.interactions, dtype=np.float32) if self.use_weights else binary
+        user_features, item_features, binary, weights = self._inputs(dataset)
         for _ in range(epochs):
             self._fit_epoch(self.model_, binary, weights, user_features, item_features)
         self._export(self.model_, user_features, item_features, dataset.n_users)
         self.dataset_ = dataset
         return self
+
+    def _inputs(self, dataset: Dataset) -> tuple[sp.csr_matrix | None, sp.csr_matrix | None, sp.csr_matrix,
+                                                  sp.csr_matrix]:
+        """User and item feature matrices (fitted encoders), binary interactions and the sample weights."""
+        user_features = self._features(self.user_encoder_, dataset.user_attributes)
+        item_features = self._features(self.item_encoder_, dataset.catalogue)
+        binary = sp.csr_matrix(dataset.purchases > 0, dtype=np.float32)
+        weights = sp.csr_matrix(dataset.interactions, dtype=np.float32) if self.use_weights else binary
+        return user_features, item_features, binary, weights
 
     @staticmethod
     def _features(encoder: FeatureEncoder | None, frame: pd.DataFrame) -> sp.csr_matrix | None:
