@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from rich.console import Console
 
 from segrec.columns import Columns
@@ -41,6 +40,7 @@ from segrec.evaluation import (
     temporal_split,
     topk_metrics,
 )
+from segrec.evaluation.runner import _truth
 from segrec.recommend import Dataset, HybridRecommender
 from segrec.recommend.registry import MODES
 
@@ -121,21 +121,15 @@ def persona_oracle(train: pd.DataFrame, test: pd.DataFrame, persona: pd.Series) 
 def mmr_tradeoff(train: pd.DataFrame, test: pd.DataFrame, segments: pd.Series) -> list[dict]:
     """The hybrid's discover P@10, NDCG@10 and intra-list diversity for each MMR lambda (one fit, re-ranked)."""
     dataset = Dataset.from_events(train, segments=segments)
-    rows = dataset.user_index(test[Columns.User].to_numpy())
-    cols = dataset.item_index(test[Columns.Item].to_numpy())
-    known = (rows >= 0) & (cols >= 0)
-    truth = sp.csr_matrix((np.ones(int(known.sum()), np.float32), (rows[known], cols[known])), shape=dataset.purchases.shape)
-    truth = (truth > 0).astype(np.float32) - (truth > 0).multiply(dataset.purchases > 0).astype(np.float32)
-    truth = sp.csr_matrix(truth)
-    truth.eliminate_zeros()
-    users = np.flatnonzero(np.diff(truth.indptr))
+    truth = _truth(dataset, test, "discover")  # the harness's own test matrix: the same users and items
+    users = truth.users
     model = HybridRecommender().fit(dataset)
     vectors = item_text_vectors(dataset.catalogue)
     out = []
     for lam in MMR_LAMBDAS:
         model.mmr_lambda = lam
         top, _ = model.recommend_idx(users, K)
-        metrics = topk_metrics(top, truth[users])
+        metrics = topk_metrics(top, truth.relevant)
         out.append({"mmr_lambda": lam, f"precision@{K}": float(np.mean(metrics[f"precision@{K}"])),
                     f"ndcg@{K}": float(np.mean(metrics[f"ndcg@{K}"])),
                     "diversity": float(np.nanmean(intra_list_diversity(top, vectors)))})
