@@ -33,7 +33,7 @@ def build_dataset(events: Any, indexed: Indexed, segments: pd.Series | None = No
     """The local Dataset (weighting ``log_count``) from Spark aggregates, on the indices of ``indexed``."""
     from pyspark.sql import functions as F
 
-    last_ts = events.agg(F.max(C.Date)).first()[0]
+    last_ts = indexed.pairs.agg(F.max("last")).first()[0]  # the cached pairs hold each pair's last date
     age = (F.unix_timestamp(F.lit(last_ts).cast("timestamp")) - F.unix_timestamp("last")) / 86400.0 + 1.0
     pairs = indexed.pairs.select("uidx", "iidx", "lines", "weight", age.alias("age")).toPandas()
     shape = (len(indexed.users), len(indexed.items))
