@@ -192,6 +192,30 @@ def test_text_parsing_of_dates_numbers_and_booleans() -> None:
     assert events[C.AbandonedCart].tolist() == [True, False, False, pd.NA]
 
 
+_BOOL_TOKENS = {"true": True, "t": True, "yes": True, "y": True, "1": True, "1.0": True,
+                "false": False, "f": False, "no": False, "n": False, "0": False, "0.0": False}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    cells=st.lists(
+        st.one_of(
+            st.tuples(st.sampled_from(sorted(_BOOL_TOKENS)), st.lists(st.booleans(), min_size=4, max_size=4),
+                      st.sampled_from(["", " ", "  "]), st.sampled_from(["", " "])).map(
+                lambda t: t[2] + "".join(c.upper() if up else c for c, up in zip(t[0], t[1] * 2, strict=False)) + t[3]),
+            st.sampled_from(["maybe", "2", "-1", "on", "off", "tru", "yess", "1.5"]),
+        ),
+        min_size=1, max_size=8,
+    )
+)
+def test_boolean_tokens_in_any_case_and_spacing(cells: list[str]) -> None:
+    result = ingest(_frame(**{C.AbandonedCart: cells}))
+    expected = [_BOOL_TOKENS.get(c.strip().lower()) for c in cells]
+    accepted = [e for e in expected if e is not None]
+    assert result.events[C.AbandonedCart].tolist() == accepted
+    assert (result.rejects[C.RejectReason] == "unparsable_boolean:abandoned_cart").sum() == expected.count(None)
+
+
 REJECTS = [
     ({C.User: [None]}, "missing_user_id"),
     ({C.User: ["nan"]}, "missing_user_id"),
