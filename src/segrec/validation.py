@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import duckdb
@@ -105,8 +106,12 @@ def run_checks(
         accepted, rejects = _split(con.sql(sql).to_arrow_reader(BATCH_ROWS), names, source, strict, resolution)
     except (duckdb.Error, pa.ArrowException) as exc:  # e.g. a malformed CSV line met while streaming
         raise InputError(f"cannot read {source.name}: {first_line(exc)}") from None
-    report = IngestReport.build(con, source, resolution, accepted, rejects, time.perf_counter() - started)
-    events = _to_pandas(accepted)  # last: it frees the Arrow buffers as it converts
+    # The report's distinct counts (DuckDB) and the conversion to pandas (pyarrow) both release the GIL: run
+    # them side by side. The conversion cannot free Arrow buffers as it goes while DuckDB reads them.
+    with ThreadPoolExecutor(1) as pool:
+        building = pool.submit(IngestReport.build, con, source, resolution, accepted, rejects, 0.0)
+        events = _to_pandas(accepted, self_destruct=False)
+        report = building.result()
     del accepted
     report.seconds = round(time.perf_counter() - started, 3)
     return IngestResult(events, rejects, report)
@@ -176,7 +181,7 @@ _TYPES = {
 }
 
 
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
+def _to_pandas(table: pa.Table, *, self_destruct: bool = True) -> pd.DataFrame:
     """Arrow -> pandas with the schema's dtypes (strings stay Arrow-backed, booleans nullable)."""
-    frame = table.to_pandas(types_mapper=_TYPES.get, split_blocks=True, self_destruct=True)
+    frame = table.to_pandas(types_mapper=_TYPES.get, split_blocks=True, self_destruct=self_destruct)
     return frame.astype({C.Date: "datetime64[ns]", C.Quantity: "int64"})
