@@ -7,6 +7,7 @@ favourites (for reasons). The weights are chosen on a validation slice cut from 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,7 +18,8 @@ from ..columns import Columns
 from ._topk import top_k
 from .data import Dataset
 
-__all__ = ["Validation", "category_model", "category_scores", "demographic_groups", "popularity_prior", "repeat_signal", "search_weights", "segment_favourites", "segment_popularity",
+__all__ = ["Validation", "category_model", "category_scores", "demographic_groups", "popularity_prior",
+           "ranking_objective", "repeat_signal", "search_weights", "segment_favourites", "segment_popularity",
            "segment_scores", "standardise", "trend_prior", "validation_split"]
 
 
@@ -224,20 +226,7 @@ def search_weights(
     default. Returns (weights, objective, evaluations).
     """
     names = list(signals)
-    relevant = sp.csr_matrix(targets > 0)
-    mask = None if seen is None else sp.csr_matrix(seen).tocoo()
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    ideal = np.cumsum(discount)[np.minimum(np.diff(relevant.indptr), k) - 1]
-    dense = relevant.toarray()
-
-    def objective(blend: np.ndarray) -> float:
-        scores = blend.copy()
-        if mask is not None:
-            scores[mask.row, mask.col] = -np.inf
-        top, _ = top_k(scores, k)
-        hits = np.take_along_axis(dense, np.maximum(top, 0), axis=1) & (top >= 0)
-        return float(hits.mean() + np.mean(hits @ discount / ideal))
-
+    objective = ranking_objective(targets, seen, k)
     weights = {name: float(start.get(name, 0.0)) for name in names}
     blend = sum(weights[n] * signals[n] for n in names)
     best, evaluations = objective(blend), 1
@@ -255,6 +244,29 @@ def search_weights(
         if not improved:
             break
     return weights, best, evaluations
+
+
+def ranking_objective(targets: sp.csr_matrix, seen: sp.csr_matrix | None = None,
+                      k: int = 10) -> Callable[[np.ndarray], float]:
+    """P@k + NDCG@k (binary gains) of a (users x items) score block against ``targets``, ``seen`` masked out.
+
+    Every row of ``targets`` must hold at least one target.
+    """
+    relevant = sp.csr_matrix(targets > 0)
+    mask = None if seen is None else sp.csr_matrix(seen).tocoo()
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.cumsum(discount)[np.minimum(np.diff(relevant.indptr), k) - 1]
+    dense = relevant.toarray()
+
+    def objective(blend: np.ndarray) -> float:
+        scores = blend.copy()
+        if mask is not None:
+            scores[mask.row, mask.col] = -np.inf
+        top, _ = top_k(scores, k)
+        hits = np.take_along_axis(dense, np.maximum(top, 0), axis=1) & (top >= 0)
+        return float(hits.mean() + np.mean(hits @ discount / ideal))
+
+    return objective
 
 
 def category_model(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

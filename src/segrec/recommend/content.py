@@ -154,16 +154,21 @@ class ContentRecommender(Recommender):
         Items without a shared word, and users without purchases, score 0.
         """
         self.check_fitted()
-        user_idx = np.asarray(user_idx, dtype=np.int64)
         words = self.profile_words_
         if words.shape[1] == 0:
-            return np.zeros((len(user_idx), self.dataset_.n_items), np.float32)
+            return np.zeros((len(np.asarray(user_idx)), self.dataset_.n_items), np.float32)
+        return np.asarray(normalize(words, norm="l1") @ self.word_lifts(user_idx).T).T.astype(np.float32)
+
+    def word_lifts(self, user_idx: np.ndarray) -> np.ndarray:
+        """Each user's log-lift of each shared word (``profile_terms_`` order; dense, float32, users x words):
+        ``log((count + a) / (n_bought * rate + a))`` as in :meth:`profile_scores`; 0 without purchases."""
+        self.check_fitted()
+        user_idx = np.asarray(user_idx, dtype=np.int64)
         bought, rate = self._word_rates()
         history = bought[user_idx]
-        counts = (history @ words).toarray()
+        counts = (history @ self.profile_words_).toarray()
         expected = np.asarray(history.sum(axis=1)) * rate[None, :]
-        lift = np.log((counts + PROFILE_PRIOR) / (expected + PROFILE_PRIOR)).astype(np.float32)
-        return np.asarray(normalize(words, norm="l1") @ lift.T).T.astype(np.float32)
+        return np.log((counts + PROFILE_PRIOR) / (expected + PROFILE_PRIOR)).astype(np.float32)
 
     def _word_rates(self) -> tuple[sp.csr_matrix, np.ndarray]:
         """Who bought what (binary) and each shared word's rate over all purchases, for ``dataset_``.
