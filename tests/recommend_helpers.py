@@ -50,3 +50,21 @@ def round_trip(model, dataset: Dataset):
     with np.load(buffer, allow_pickle=False) as npz:
         loaded = {name: npz[name] for name in npz.files}
     return type(model).from_state(json.loads(json.dumps(config)), loaded, dataset)
+
+
+def with_forced_ranker(model: HybridRecommender) -> HybridRecommender:
+    """A copy of a fitted hybrid with a second stage fitted on its own dataset's last 20%, however it scores:
+    for tests of the ranker's scoring and state on data too small for ``fit`` to keep one."""
+    import copy
+
+    from segrec.recommend._ranker import fit_ranker, sample_pool
+    from segrec.recommend._signals import validation_split
+
+    model = copy.copy(model)
+    split = validation_split(model.dataset_, 0.2)
+    users = np.flatnonzero(np.diff(split.targets.indptr))
+    inputs = model._ranker_inputs(split.train, users, model._ranker_signals())
+    pool = np.argsort(-model._weighted(inputs.z), axis=1, kind="stable")[:, :30]
+    rows, items, labels = sample_pool(pool, split.targets[users], 0)
+    model.ranker_ = fit_ranker(inputs, rows, items, labels)
+    return model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -68,6 +69,21 @@ def test_round_trip_gives_identical_recommendations(trained: Trained, saved: Pat
             trained.recommender.recommend_cold(attributes=attributes, product_ids=products, k=5))
     pd.testing.assert_frame_equal(loaded.recommender.similar_products(product, 5),
                                   trained.recommender.similar_products(product, 5))
+
+
+def test_round_trip_keeps_the_hybrids_second_stage(trained: Trained, tmp_path: Path) -> None:
+    """A hybrid with a learned ranker (names in the manifest, coefficients in the npz) loads with the same one."""
+    from bundle_helpers import save_trained
+    from recommend_helpers import with_forced_ranker
+
+    if not hasattr(trained.recommender, "ranker_"):
+        pytest.skip("the bundle's model is not the hybrid")
+    ranked = dataclasses.replace(trained, recommender=with_forced_ranker(trained.recommender))
+    loaded = load_bundle(save_trained(ranked, tmp_path / "ranked")).recommender
+    assert loaded.ranker_.names == ranked.recommender.ranker_.names
+    np.testing.assert_array_equal(loaded.ranker_.coef, ranked.recommender.ranker_.coef)
+    users = ranked.recommender.dataset_.users.external_ids
+    pd.testing.assert_frame_equal(loaded.recommend(users, 10), ranked.recommender.recommend(users, 10))
 
 
 def test_round_trip_keeps_dataset_segments_and_profiles(trained: Trained, saved: Path) -> None:

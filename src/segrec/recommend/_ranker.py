@@ -1,0 +1,122 @@
+"""The hybrid's learned second stage: a logistic regression that re-ranks the blend's candidate pool.
+
+The coordinate search gives every user the same weights. The ranker lets them depend on the user and adds
+what a weighted sum of per-item scores cannot express. Its features for a (user, candidate) pair:
+
+* ``z:<signal>``: the signal's per-user z-score (as blended);
+* ``zh:<signal>``: the same times log1p(the user's number of distinct products), so a long history can lean on
+  the personal signals and a short one on the priors;
+* ``log:<signal>``: the log of the raw value of the multiplicative signals (:data:`LOG_SIGNALS`: category mix x
+  share in category, share of the segment's buyers);
+* ``word:<term>``: the user's log-lift of each word shared across the catalogue (content profile) when the
+  candidate has it: the mean lift of :meth:`~segrec.recommend.ContentRecommender.profile_scores` with a weight
+  of its own per word, so words that carry a taste (a product line) count and filler words do not.
+
+The model is linear in these, so scoring needs no feature matrix: a weighted sum of dense signal blocks with
+per-user weights plus ``lifts @ (coef * words).T``. Its state is the feature names (JSON) and one coefficient
+per name (the standardisation folded in), so bundles stay pickle-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["LOG_SIGNALS", "LinearRanker", "RankerInputs", "fit_ranker", "sample_pool"]
+
+#: Signals whose raw values are products of probabilities: their logs are features too.
+LOG_SIGNALS = ("category", "segment")
+LOG_FLOOR = 1e-6
+NEGATIVES = 40  # non-target candidates sampled per user for training (all targets in the pool are kept)
+C = 0.01  # inverse L2 strength of the logistic regression (features standardised)
+
+
+@dataclass(frozen=True)
+class RankerInputs:
+    """What the ranker reads for a chunk of users: z-scored and raw signals (users x items), log1p of each
+    user's history length, their word lifts (users x words) and the catalogue's word matrix (items x words)."""
+
+    z: dict[str, np.ndarray]
+    raw: dict[str, np.ndarray]
+    history: np.ndarray
+    lifts: np.ndarray
+    words: sp.csr_matrix
+    terms: list[str]
+
+    def take(self, rows: np.ndarray) -> RankerInputs:
+        """The inputs of some rows of the chunk."""
+        return RankerInputs({n: b[rows] for n, b in self.z.items()}, {n: b[rows] for n, b in self.raw.items()},
+                            self.history[rows], self.lifts[rows], self.words, self.terms)
+
+
+def _names(inputs: RankerInputs) -> list[str]:
+    return ([f"z:{n}" for n in inputs.z] + [f"zh:{n}" for n in inputs.z]
+            + [f"log:{n}" for n in LOG_SIGNALS if n in inputs.raw] + [f"word:{t}" for t in inputs.terms])
+
+
+def _log(raw: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(raw, LOG_FLOOR)).astype(np.float32)
+
+
+def _rows(inputs: RankerInputs, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """The feature matrix of the (row in chunk, item) pairs, in :func:`_names` order (float32)."""
+    h = inputs.history[users]
+    columns = [block[users, items] for block in inputs.z.values()]
+    columns += [block[users, items] * h for block in inputs.z.values()]
+    columns += [_log(inputs.raw[n][users, items]) for n in LOG_SIGNALS if n in inputs.raw]
+    out = np.column_stack(columns).astype(np.float32)
+    if inputs.terms:
+        words = inputs.words[items].toarray() * inputs.lifts[users]
+        out = np.hstack([out, words.astype(np.float32)])
+    return out
+
+
+def sample_pool(pool: np.ndarray, targets: sp.csr_matrix, seed: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training pairs from each user's pool: every target and up to :data:`NEGATIVES` random others (seeded).
+
+    Returns (row, item, label). Sampling the negatives at one rate only moves the intercept, which ranking ignores.
+    """
+    rng = np.random.default_rng(seed)
+    n, width = pool.shape
+    label = np.asarray(targets[np.repeat(np.arange(n), width), pool.ravel()]).reshape(n, width) > 0
+    label &= pool >= 0
+    keep = label | ((rng.random((n, width)) < NEGATIVES / max(width, 1)) & (pool >= 0))
+    rows, cols = np.nonzero(keep)
+    return rows, pool[rows, cols], label[rows, cols]
+
+
+@dataclass(frozen=True)
+class LinearRanker:
+    """Coefficients of the features named in ``names`` on their raw scale (standardisation folded in)."""
+
+    names: tuple[str, ...]
+    coef: np.ndarray
+
+    def score(self, inputs: RankerInputs) -> np.ndarray:
+        """Ranker score of every item for the chunk (dense users x items, float32; higher is better)."""
+        weights = dict(zip(self.names, self.coef.astype(np.float32), strict=True))
+        n, n_items = inputs.history.shape[0], inputs.words.shape[0]
+        out = np.zeros((n, n_items), np.float32)
+        for name, block in inputs.z.items():
+            per_user = weights.get(f"z:{name}", 0.0) + weights.get(f"zh:{name}", 0.0) * inputs.history
+            out += per_user[:, None].astype(np.float32) * block
+        for name in LOG_SIGNALS:
+            if weights.get(f"log:{name}") and name in inputs.raw:
+                out += weights[f"log:{name}"] * _log(inputs.raw[name])
+        if inputs.terms:
+            coef = np.array([weights.get(f"word:{t}", 0.0) for t in inputs.terms], np.float32)
+            out += np.asarray(inputs.words @ (inputs.lifts * coef[None, :]).T).T.astype(np.float32)
+        return out
+
+
+def fit_ranker(inputs: RankerInputs, rows: np.ndarray, items: np.ndarray, labels: np.ndarray) -> LinearRanker:
+    """L2 logistic regression of ``labels`` on the features of the (row, item) pairs; coefficients unscaled."""
+    from sklearn.linear_model import LogisticRegression  # late: only fitting needs it
+
+    x = _rows(inputs, rows, items)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale = np.where(scale > 1e-6, scale, np.inf)  # constant features (a skipped part) get no weight
+    model = LogisticRegression(C=C, max_iter=1000).fit((x - mean) / scale, labels)
+    return LinearRanker(tuple(_names(inputs)), (model.coef_[0] / scale).astype(np.float64))
