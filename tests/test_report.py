@@ -100,6 +100,12 @@ def test_reproduce_command_reads_the_source_the_same_way(run: PipelineRun, tmp_p
     text = _text(build_report(out).read_text(encoding="utf-8"))
     assert f"segrec run orders.csv --map Client=user_id --out {out}" in text  # SKU is found by name
 
+    options = {"segments_k": 4, "k": 20, "seed": 7, "cutoff": "2024-10-01", "skip_evaluation": False}
+    (out / "run.json").write_text(json.dumps({"options": options}))
+    text = _text(build_report(out).read_text(encoding="utf-8"))
+    assert (f"segrec run orders.csv --map Client=user_id --segments-k 4 -k 20 --seed 7 --cutoff 2024-10-01 "
+            f"--out {out}") in text  # the choices that change the results, recorded by `segrec run`
+
 
 def test_data_is_escaped(tmp_path: Path) -> None:
     evil = "<script>alert('x')</script>"

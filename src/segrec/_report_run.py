@@ -94,8 +94,12 @@ def _days(first: str | None, last: str | None) -> int | None:
         return None
 
 
-def rerun_command(source: str | None, format: str | None, mapped: dict[str, str], out: Path) -> str:
+def rerun_command(source: str | None, format: str | None, mapped: dict[str, str], out: Path,
+                  options: dict[str, Any] | None = None) -> str:
     """The ``segrec run`` command line that reads ``source`` as this run did, shell-quoted.
+
+    ``options`` (what ``segrec run`` recorded in ``run.json``) adds the choices that change the results: the
+    seed always, the number of segments, ``-k``, the cut-off and ``--skip-evaluation`` when given.
 
     ``--format`` is given when the suffix would not have chosen it (``online-retail``), and ``--map`` for every
     column whose name alone would not have found its canonical column (what ``--map``/``--map-file`` said).
@@ -114,7 +118,23 @@ def rerun_command(source: str | None, format: str | None, mapped: dict[str, str]
     if format != "online-retail":  # the adapter names its own columns
         args += [arg for name, canonical in mapped.items() if canonical_name(name) != canonical
                  for arg in ("--map", f"{name}={canonical}")]
-    return shlex.join([*args, "--out", str(out)])
+    return shlex.join([*args, *_option_args(options or {}), "--out", str(out)])
+
+
+def _option_args(options: dict[str, Any]) -> list[str]:
+    """Command-line form of the recorded ``segrec run`` options (defaults left out, except the seed)."""
+    args = []
+    if options.get("segments_k") is not None:
+        args += ["--segments-k", str(options["segments_k"])]
+    if options.get("k") not in (None, 10):
+        args += ["-k", str(options["k"])]
+    if options.get("seed") is not None:
+        args += ["--seed", str(options["seed"])]
+    if options.get("cutoff"):
+        args += ["--cutoff", str(options["cutoff"])]
+    if options.get("skip_evaluation"):
+        args.append("--skip-evaluation")
+    return args
 
 
 def _guessed_format(source: str) -> str | None:
@@ -136,7 +156,8 @@ def reproduce_section(run: RunDir) -> dict[str, Any]:
         versions = package_versions()
     params = manifest.get("params") or {}
     return {
-        "command": rerun_command(data.get("source"), data.get("format"), data.get("columns_mapped") or {}, run.out),
+        "command": rerun_command(data.get("source"), data.get("format"), data.get("columns_mapped") or {}, run.out,
+                                 (run.json("run.json") or {}).get("options")),
         "versions": versions, "report_version": __version__,
         "bundle": {"created_at": manifest.get("created_at"), "data_fingerprint": manifest.get("data_fingerprint"),
                    "segrec_version": manifest.get("segrec_version"), "model": (manifest.get("model") or {}).get("class"),

@@ -34,6 +34,7 @@ console = Console()
 
 BUNDLE_DIR = "bundle"
 EVALUATION_FILE = "evaluation.json"
+RUN_FILE = "run.json"
 STAGES = ("validate", "segment", "evaluate", "train", "report")
 
 
@@ -110,6 +111,9 @@ def run(
                         format=format, map=map, map_file=map_file)
             return
         out.mkdir(parents=True, exist_ok=True)
+        # What the report's "reproduce" command needs besides how the source was read (validation.json).
+        _write_json(out / RUN_FILE, {"options": {"segments_k": segments_k, "k": k, "seed": seed, "cutoff": cutoff,
+                                                 "skip_evaluation": skip_evaluation}})
         began = time.perf_counter()
         columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn(
             "{task.completed}/{task.total}"), TimeElapsedColumn())
