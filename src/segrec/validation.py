@@ -78,7 +78,9 @@ class IngestResult:
 
 def connect() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection set up for :func:`run_checks` (row order kept, zero-copy strings)."""
-    return duckdb.connect(config=DUCKDB_CONFIG)
+    con = duckdb.connect(config=DUCKDB_CONFIG)
+    con.execute("SET enable_progress_bar = false")  # DuckDB's own bar would break the CLI's rich progress display
+    return con
 
 
 def run_checks(
