@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -59,11 +61,24 @@ def test_parquet_round_trips_the_generated_frames(app: typer.Typer, tmp_path: Pa
     code, output = run(app, *SMALL, "--seed", "5", "--out", str(out), "--truth", str(truth))
     assert code == 0, output
     expected = generate_shop(customers=200, products=60, months=3, seed=5)
-    pd.testing.assert_frame_equal(pd.read_parquet(out), expected.events)
+    assert pq.read_schema(out).field(C.Date).type == pa.timestamp("us")  # what Spark and JVM readers accept
+    pd.testing.assert_frame_equal(pd.read_parquet(out).astype({C.Date: "datetime64[ns]"}), expected.events)
     pd.testing.assert_frame_equal(pd.read_parquet(truth), expected.truth)
     for word in ("rows", "customers", "products", "date range", "persona mix", "time taken"):
         assert word in output
     assert f"{len(expected.events):,}" in output
+
+
+def test_taste_options_reach_the_generator(app: typer.Typer, tmp_path: Path) -> None:
+    out = tmp_path / "events.parquet"
+    code, output = run(app, *SMALL, "--seed", "5", "--out", str(out),
+                       "--category-concentration", "inf", "--style-concentration", "2.5")
+    assert code == 0, output
+    expected = generate_shop(customers=200, products=60, months=3, seed=5, category_concentration=float("inf"),
+                             style_concentration=2.5)
+    pd.testing.assert_frame_equal(pd.read_parquet(out).astype({C.Date: "datetime64[ns]"}), expected.events)
+    default = generate_shop(customers=200, products=60, months=3, seed=5).events
+    assert not default[C.Item].equals(expected.events[C.Item])
 
 
 def test_csv_is_readable(app: typer.Typer, tmp_path: Path) -> None:

@@ -12,7 +12,10 @@ preference among the shop-wide product lines (:data:`STYLES`).
 from __future__ import annotations
 
 from ._catalogue import CATEGORIES, STYLES, Category, Style
-from ._generator import GeneratedShop, generate_shop
+from ._generator import CATEGORY_CONCENTRATION, STYLE_CONCENTRATION, GeneratedShop, generate_shop
 from ._personas import PERSONAS, Persona
 
-__all__ = ["CATEGORIES", "PERSONAS", "STYLES", "Category", "GeneratedShop", "Persona", "Style", "generate_shop"]
+__all__ = [
+    "CATEGORIES", "CATEGORY_CONCENTRATION", "PERSONAS", "STYLES", "STYLE_CONCENTRATION", "Category", "GeneratedShop",
+    "Persona", "Style", "generate_shop",
+]
