@@ -88,6 +88,9 @@ def test_spark_als_bundle_is_served_by_the_api(engine, shop: pd.DataFrame, tmp_p
     from segrec.recommend.data import Dataset
     from segrec.service import Settings, create_app
 
+    shop = shop.copy()
+    first_rows = shop.groupby(C.Item).head(1).index  # a rarer, alphabetically last name on one line per product
+    shop.loc[first_rows, C.ItemName] = "zzz " + shop.loc[first_rows, C.ItemName].astype(str)
     result = engine.train(engine.load(shop), tmp_path, k=5,
                           params=ALSParams(factors=8, iterations=5, content_weight=0.2))
     bundle = load_bundle(tmp_path / "model", expected=ALSRecommender)
@@ -97,6 +100,9 @@ def test_spark_als_bundle_is_served_by_the_api(engine, shop: pd.DataFrame, tmp_p
     assert bundle.manifest["params"]["engine"] == "spark"
     recs = pd.read_parquet(tmp_path / "recommendations.parquet")
     assert recs.groupby(C.User).size().max() == 5
+    catalogue = bundle.dataset.catalogue.set_index(C.Item)[C.ItemName]
+    assert recs[C.ItemName].tolist() == catalogue.reindex(recs[C.Item]).tolist()  # the file names as the API does
+    assert not recs[C.ItemName].str.startswith("zzz").any()  # the most frequent name, not the largest
     user = str(local.users.external_ids[0])
     expected = result["recommender"].recommend([user], k=5)[C.Item].tolist()
     with TestClient(create_app(Settings(bundle=tmp_path / "model"))) as client:

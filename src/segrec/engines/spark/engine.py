@@ -125,10 +125,12 @@ class SparkEngine:
         fit_seconds = time.perf_counter() - began
         neighbours = item_neighbours(events, indexed, params) if params.content_weight > 0 else None
         recs = recommend(model, indexed, k, params, neighbours=neighbours)
-        write_recommendations(recs, indexed, str(out / "recommendations.parquet"), events)
         path, rec = export_bundle(out / bundle_dir, model, indexed, events, params=params, segments=segments,
                                   segmenter=segmenter, profiles=profiles, evaluation=evaluation,
                                   extra={"seed": seed, "k": k, "fit_seconds": round(fit_seconds, 2)})
+        # product names as the bundle's catalogue has them (most frequent name), so the file and the API agree
+        write_recommendations(recs, indexed, str(out / "recommendations.parquet"),
+                              rec.dataset_.catalogue[[C.Item, C.ItemName]])
         return {"bundle": path, "recommender": rec, "fit_seconds": fit_seconds}
 
     def evaluate(self, train: pd.DataFrame, test: pd.DataFrame, k: int = 10, *,

@@ -175,13 +175,13 @@ def top_k_matrix(recs: Any, user_idx: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def write_recommendations(recs: Any, indexed: Indexed, path: str, events: Any = None) -> None:
-    """Recommendations with external ids (and product names when known) as a Parquet directory."""
+def write_recommendations(recs: Any, indexed: Indexed, path: str, names: pd.DataFrame | None = None) -> None:
+    """Recommendations with external ids (and product names from ``names``: product id, name) as Parquet."""
     from pyspark.sql import functions as F
 
     out = recs.join(indexed.user_index, "uidx").join(F.broadcast(indexed.item_index), "iidx")
-    if events is not None and C.ItemName in events.columns:
-        names = events.groupBy(F.col(C.Item).cast("string").alias(C.Item)).agg(F.max(C.ItemName).alias(C.ItemName))
-        out = out.join(F.broadcast(names), C.Item, "left")
+    if names is not None:
+        table = recs.sparkSession.createDataFrame(names[[C.Item, C.ItemName]].astype(str))
+        out = out.join(F.broadcast(table), C.Item, "left")
     columns = [c for c in (C.User, C.Rank, C.Item, C.ItemName, C.Score) if c in out.columns]
     out.select(*columns).write.mode("overwrite").parquet(path)
