@@ -96,13 +96,13 @@ def run_one(name: str, models: list[str] | None) -> dict:
     results = evaluate_modes(split.train, split.test, models, K, MODES, segments, split_description=split.description,
                              in_sample=True, callback=lambda stage, model: done.append(f"{stage} {model}"))
     seconds = time.perf_counter() - loaded
-    mmr = mmr_tradeoff(split.train, split.test, segments) if models is None or "hybrid" in models else []
+    mmr, tuning = mmr_tradeoff(split.train, split.test, segments) if models is None or "hybrid" in models else ([], None)
     for mode, result in results.items():
         console.print(rich_table(result, title=f"{label}: {mode}, cut {split.description['cutoff']}, k={K}"))
     console.print(f"{label}: load {loaded - began:.1f} s, split + segments + all models in both modes {seconds:.1f} s")
     oracle = persona_oracle(split.train, split.test, persona) if persona is not None else None
     return {"label": label, "load_seconds": loaded - began, "evaluation_seconds": seconds,
-            "modes": {mode: result.to_dict() for mode, result in results.items()}, "mmr": mmr,
+            "modes": {mode: result.to_dict() for mode, result in results.items()}, "mmr": mmr, "hybrid_tuning": tuning,
             "persona_oracle": oracle, "markdown": {mode: markdown_table(result) for mode, result in results.items()}}
 
 
@@ -118,8 +118,9 @@ def persona_oracle(train: pd.DataFrame, test: pd.DataFrame, persona: pd.Series) 
     return out
 
 
-def mmr_tradeoff(train: pd.DataFrame, test: pd.DataFrame, segments: pd.Series) -> list[dict]:
-    """The hybrid's discover P@10, NDCG@10 and intra-list diversity for each MMR lambda (one fit, re-ranked)."""
+def mmr_tradeoff(train: pd.DataFrame, test: pd.DataFrame, segments: pd.Series) -> tuple[list[dict], dict]:
+    """The hybrid's discover P@10, NDCG@10 and intra-list diversity for each MMR lambda (one fit, re-ranked),
+    and that fit's blend weights and tuning report (validation objectives, whether the ranker was kept)."""
     dataset = Dataset.from_events(train, segments=segments)
     truth = _truth(dataset, test, "discover")  # the harness's own test matrix: the same users and items
     users = truth.users
@@ -133,8 +134,8 @@ def mmr_tradeoff(train: pd.DataFrame, test: pd.DataFrame, segments: pd.Series) -
         out.append({"mmr_lambda": lam, f"precision@{K}": float(np.mean(metrics[f"precision@{K}"])),
                     f"ndcg@{K}": float(np.mean(metrics[f"ndcg@{K}"])),
                     "diversity": float(np.nanmean(intra_list_diversity(top, vectors)))})
-    console.print(f"hybrid MMR trade-off: {out}; blend weights {model.weights_}")
-    return out
+    console.print(f"hybrid MMR trade-off: {out}; blend weights {model.weights_}; tuning {model.tuning_}")
+    return out, {"weights": model.weights_, **model.tuning_}
 
 
 def write_docs(report: dict, names: list[str]) -> None:

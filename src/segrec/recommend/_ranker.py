@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["LOG_SIGNALS", "LinearRanker", "RankerInputs", "fit_ranker", "sample_pool"]
+__all__ = ["LOG_SIGNALS", "LinearRanker", "RankerInputs", "feature_names", "fit_ranker", "sample_pool"]
 
 #: Signals whose raw values are products of probabilities: their logs are features too.
 LOG_SIGNALS = ("category", "segment")
@@ -51,7 +51,7 @@ class RankerInputs:
                             self.history[rows], self.lifts[rows], self.words, self.terms)
 
 
-def _names(inputs: RankerInputs) -> list[str]:
+def feature_names(inputs: RankerInputs) -> list[str]:
     return ([f"z:{n}" for n in inputs.z] + [f"zh:{n}" for n in inputs.z]
             + [f"log:{n}" for n in LOG_SIGNALS if n in inputs.raw] + [f"word:{t}" for t in inputs.terms])
 
@@ -61,7 +61,7 @@ def _log(raw: np.ndarray) -> np.ndarray:
 
 
 def _rows(inputs: RankerInputs, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """The feature matrix of the (row in chunk, item) pairs, in :func:`_names` order (float32)."""
+    """The feature matrix of the (row in chunk, item) pairs, in :func:`feature_names` order (float32)."""
     h = inputs.history[users]
     columns = [block[users, items] for block in inputs.z.values()]
     columns += [block[users, items] * h for block in inputs.z.values()]
@@ -119,4 +119,4 @@ def fit_ranker(inputs: RankerInputs, rows: np.ndarray, items: np.ndarray, labels
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale = np.where(scale > 1e-6, scale, np.inf)  # constant features (a skipped part) get no weight
     model = LogisticRegression(C=C, max_iter=1000).fit((x - mean) / scale, labels)
-    return LinearRanker(tuple(_names(inputs)), (model.coef_[0] / scale).astype(np.float64))
+    return LinearRanker(tuple(feature_names(inputs)), (model.coef_[0] / scale).astype(np.float64))

@@ -56,7 +56,7 @@ from sklearn.base import clone
 from ..columns import Columns
 from ..exceptions import InputError, SegrecWarning
 from ._item_item import ease_weights
-from ._ranker import LOG_SIGNALS, LinearRanker, RankerInputs, fit_ranker, sample_pool
+from ._ranker import LOG_SIGNALS, LinearRanker, RankerInputs, feature_names, fit_ranker, sample_pool
 from ._signals import (
     Validation,
     category_model,
@@ -291,9 +291,10 @@ class HybridRecommender(Recommender):
     def _fit_ranker(self, validation: Validation, users: np.ndarray) -> None:
         """Fit the second stage on the blend's pools of the validation users; keep it only if it beats the blend.
 
-        The users are split in two seeded halves: a ranker fitted on one half must raise the objective (P@10 +
-        NDCG@10, discover) of the other half's pools by more than ``MIN_GAIN`` over the blend's ranking; then
-        it is refitted on all of them. Otherwise ``ranker_`` stays None and discover mode ranks by the blend.
+        Cross-fitted on two seeded halves of the users (each half ranked by a ranker fitted on the other), the
+        ranker must raise the objective (P@10 + NDCG@10, discover) of all the users' pools by more than
+        ``MIN_GAIN`` over the blend's ranking; it is then refitted on all of them. Otherwise ``ranker_`` stays
+        None and discover mode ranks by the blend.
         """
         train = validation.train
         inputs = self._ranker_inputs(train, users, self._ranker_signals())
@@ -306,21 +307,19 @@ class HybridRecommender(Recommender):
         half[rng.permutation(len(users))[: len(users) // 2]] = True
 
         def fit(rows: np.ndarray) -> LinearRanker:
-            sub = inputs.take(rows)
             r, items, labels = sample_pool(pool[rows], targets[rows], self.random_state)
-            return fit_ranker(sub, r, items, labels)
+            return fit_ranker(inputs.take(rows), r, items, labels)
 
-        def judge(rows: np.ndarray, scores: np.ndarray) -> float:
-            return ranking_objective(targets[rows], seen[rows])(_pool_only(scores, pool[rows]))
-
-        held = np.flatnonzero(~half)
-        ranker = fit(np.flatnonzero(half))
-        plain = judge(held, blend[held])
-        learned = judge(held, ranker.score(inputs.take(held)))
+        crossed = np.empty_like(blend)
+        for fitted_on in (half, ~half):
+            held = np.flatnonzero(~fitted_on)
+            crossed[held] = fit(np.flatnonzero(fitted_on)).score(inputs.take(held))
+        objective = ranking_objective(targets, seen)
+        plain, learned = objective(_pool_only(blend, pool)), objective(_pool_only(crossed, pool))
         kept = learned > plain * (1.0 + MIN_GAIN)
         self.ranker_ = fit(np.arange(len(users))) if kept else None
         self.tuning_["ranker"] = {"objective_blend": round(plain, 4), "objective_ranker": round(learned, 4),
-                                  "kept": bool(kept), "features": len(ranker.names)}
+                                  "kept": bool(kept), "features": len(feature_names(inputs))}
 
     # ------------------------------------------------------------------------------------------- stages
     def _signals(self, dataset: Dataset, user_idx: np.ndarray, names: Iterable[str]) -> dict[str, np.ndarray]:
