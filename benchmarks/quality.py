@@ -173,7 +173,7 @@ INTRODUCTION = [
     "(2011-10-01).",
     "The hybrid has no per-data-set settings either: it tunes its blend weights at fit time on the last 10%",
     "of its own training period (see `segrec.recommend.hybrid`), so it ends with different blends on the two",
-    "shops.", ""]
+    "shops, and fits its second-stage ranker (discover mode) on the same slice.", ""]
 
 
 def _replace_block(text: str, heading: str, block: str, ends: tuple[str, ...]) -> str:

@@ -10,35 +10,44 @@ Stages (LensKit's candidate selector -> scorer -> ranker -> re-ranker):
 2. **blend**: a weighted sum, the weights tuned at fit time on the last 10% of the training period (see
    :class:`HybridRecommender`), plus the repeat signal in buy-again mode;
 3. **candidates**: the top ``pool_size`` of the blend (bought items removed in discover mode);
-4. **re-rank**: maximal marginal relevance with content similarity (``mmr_lambda`` = 1 turns it off);
-5. **explain**: each row gets a reason (see :meth:`HybridRecommender.recommend`).
+4. **rank** (discover mode): a logistic regression fitted on the same validation slice re-orders the pool
+   (:mod:`segrec.recommend._ranker`: per-user weights that grow or shrink with the length of the history, logs
+   of the multiplicative signals and one weight per shared word of the content profile); kept only when,
+   cross-fitted over two halves of the validation users, it beats the blend there;
+5. **re-rank**: maximal marginal relevance with content similarity (``mmr_lambda`` = 1 turns it off);
+6. **explain**: each row gets a reason (see :meth:`HybridRecommender.recommend`).
 
 ``score`` returns the blend for every item (finite; bought items with their repeat term), so AUC and the
-buy-again ranking agree with what is recommended; discover mode masks bought items in ``recommend_idx``.
+buy-again ranking agree with what is recommended in buy-again mode; discover mode masks bought items in
+``recommend_idx`` and, with a ranker, orders the blend's pool by it (so discover AUC and MRR, which the
+evaluation computes from ``score``, describe the blend, not the ranker).
 
 Tuning finds different blends on different shops (``benchmarks/quality.py``: k=10, temporal cut two months
-before the end, discover mode). Online Retail, a seasonal gift wholesaler, ends with content 0.25 + 7-day
-trend 2.0: P@10 0.110 / NDCG@10 0.144, against 0.092 / 0.114 for the former hand-set blend and 0.084 / 0.104
-for EASE; the content profile is tuned to 0 there (its shared words are few: "set", "pink", "heart", ...). The
-generated shop, whose customers favour product lines named in the descriptions, ends with LightFM 2.0 +
-profile 2.0 + EASE, content, trend and segment popularity 1.0 each (fits differ a little): P@10 0.086-0.088 /
-NDCG@10 0.189-0.192, against 0.085 / 0.186 for the same search without the profile, EASE's 0.080 and
-popularity's 0.044. ``w_repeat`` (3, relative to the blend's total weight) is set by hand: buy-again P@10
-0.317 on Online Retail (buy-again baseline 0.283), 0.203 on the shop (buy-again baseline 0.180).
+before the end, discover mode). The generated shop ends with LightFM 2.0 + profile 1.0 + EASE 0.5 + trend 1.0
+and a little content and category (fits differ a little); the blend alone reaches P@10 0.086-0.088 /
+NDCG@10 0.189-0.193, the ranker on top 0.0914-0.0924 / 0.202-0.204 over ``random_state`` 1-8 and 42
+(``benchmarks/hybrid_seeds.py --seeds ...``), 2.07-2.09x popularity's 0.0442, against EASE's 0.080 and
+segment popularity by each customer's true persona 0.081. What the ranker adds there is mostly the per-word
+weights: the words of the product lines ("eco", "premium", ...) get weight, filler words none, where the
+profile signal averages every shared word. Online Retail, a seasonal gift wholesaler, ends with content +
+7-day trend (with LightFM at 1.0 in some fits): P@10 0.116-0.118 / NDCG@10 0.142-0.144 against 0.110 / 0.144 for the blend alone and
+0.084 / 0.104 for EASE. ``w_repeat`` (3, relative to the blend's total weight) is set by hand: buy-again P@10
+0.315-0.317 on Online Retail (buy-again baseline 0.283), 0.201-0.206 on the shop (buy-again baseline 0.180).
+The ranker adds ~4 CPU-seconds to a fit on either (three logistic regressions of ~1 s and their features).
 
 MMR trade-off (discover P@10 / NDCG@10 / intra-list diversity, one fit re-ranked, same harness):
 
 ======  ===========================  ===========================
 lambda  Online Retail                generated shop
 ======  ===========================  ===========================
-1.0     0.1112 / 0.1448 / 0.894      0.0869 / 0.1914 / 0.932
-0.95    0.1103 / 0.1442 / 0.903      0.0873 / 0.1917 / 0.936
-0.9     0.1097 / 0.1437 / 0.913      0.0876 / 0.1920 / 0.939
-0.8     0.1072 / 0.1416 / 0.936      0.0871 / 0.1910 / 0.946
+1.0     0.1184 / 0.1423 / 0.907      0.0915 / 0.2027 / 0.926
+0.95    0.1184 / 0.1424 / 0.917      0.0914 / 0.2027 / 0.931
+0.9     0.1181 / 0.1425 / 0.925      0.0913 / 0.2023 / 0.936
+0.8     0.1166 / 0.1418 / 0.941      0.0909 / 0.2010 / 0.945
 ======  ===========================  ===========================
 
-The default 0.95 costs < 1% of P@10 on Online Retail (nothing measurable on the shop) for +0.009 / +0.004
-diversity; 0.8 would cost 3.6% there for +0.04.
+The default 0.95 costs nothing measurable in P@10 on either shop for +0.005-0.010 diversity; 0.8 would cost
+1.5% on Online Retail for +0.034.
 """
 
 from __future__ import annotations
@@ -123,6 +132,8 @@ class HybridRecommender(Recommender):
         starting point of the search; the weights in use are ``weights_``.
     tune : bool
         Choose the weights at fit time on a validation slice (see below).
+    rank : bool
+        With ``tune``, also fit the learned second stage that re-orders the discover pool (see below).
     validation_fraction : float in (0, 0.5]
         Share of the training period (from its end) held out for tuning.
     tune_users : int
@@ -147,6 +158,13 @@ class HybridRecommender(Recommender):
     into it; ``w_repeat`` cannot be tuned that way and stays as given. The parts are then refitted on all
     the data (EASE, priors) or brought up to date (LightFM, ``refit_epochs`` more epochs). ``tuning_``
     records the slice, the objective before and after and the number of blends tried.
+
+    **Learned ranker.** With ``rank`` (default), the same validation users' pools (top ``pool_size`` of the
+    tuned blend) train a logistic regression (targets: products first bought in the slice; every target and
+    ~40 sampled other candidates per user). It is cross-fitted on two seeded halves of the users and kept
+    only if it beats the blend on them (``tuning_["ranker"]``); then refitted on all of them and applied, in
+    discover mode, to the signals of the parts refitted on all the data. ``ranker_`` (None when dropped) holds
+    the feature names and one coefficient each; buy-again mode always ranks by the blend plus the repeat term.
     """
 
     def __init__(
