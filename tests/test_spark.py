@@ -35,7 +35,7 @@ def _java_ok() -> bool:
 
 
 needs_spark = pytest.mark.skipif(not _java_ok(), reason="needs pyspark (pip install segrec[spark]) and Java 17")
-CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "4"}
+CONF = {"spark.ui.enabled": "false"}  # shuffle partitions: the engine's own local default (4 on local[2])
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +127,20 @@ def test_missing_java_names_java_17(tmp_path: Path) -> None:
     with pytest.raises(JavaError, match=r"found Java 8.*Java 17|Java 17.*found Java 8"):
         check_java({"JAVA_HOME": str(tmp_path / "jdk")}, minimum=17)
     assert java_major('openjdk version "17.0.9" 2023-10-17') == 17
+
+
+def test_local_masters_get_few_shuffle_partitions() -> None:
+    from segrec.engines.spark.session import local_conf, local_threads
+
+    assert [local_threads(m) for m in ("local", "local[3]", "local[4,2]", "yarn", "spark://h:7077")] == [
+        1, 3, 4, None, None]
+    assert local_conf("local[2]") == {"spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "4"}
+    assert local_conf("k8s://https://host:443") == {}  # a cluster keeps Spark's defaults
+
+
+@needs_spark
+def test_session_uses_the_local_default_partitions(engine) -> None:
+    assert engine.spark.conf.get("spark.sql.shuffle.partitions") == "4"
 
 
 def test_missing_extra_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
