@@ -37,8 +37,6 @@ from .segmentation import DEFAULT_FEATURES, FeaturePreprocessor, Segmenter
 __all__ = ["SegmentationResult", "run_segmentation"]
 
 C = Columns
-_HEATMAP = (C.Spending, C.Frequency, C.Recency, C.AvgBasket, C.Age, C.Income, C.Clicks, C.TimeSpent,
-            C.AbandonRate)
 
 
 @dataclass(frozen=True)
@@ -132,14 +130,7 @@ def write_outputs(result: SegmentationResult, out: Path, *, seed: int = 42) -> N
     result.model.save(out / "segmenter")
 
     X, labels = result.features.frame, result.model.labels_
-    names = result.profiles[C.SegmentName].to_dict()
-    heat = [c for c in _HEATMAP if c in X.columns]
-    figures = {
-        "k_selection.png": plots.plot_k_selection(result.sweep),
-        "projection.png": plots.plot_projection(result.model.transform(X), labels, names, seed=seed),
-        "profile_heatmap.png": plots.plot_profile_heatmap(relative_means(X, labels, heat), names),
-        "sizes_revenue.png": plots.plot_sizes_revenue(result.profiles),
-    }
-    for name, figure in figures.items():
-        plots.save_figure(figure, out / name)
+    heat = [c for c in plots.HEATMAP_FEATURES if c in X.columns]
+    plots.write_segmentation_figures(out, result.sweep, result.model.transform(X), labels,
+                                     relative_means(X, labels, heat), result.profiles, seed=seed)
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from .segmentation import (
+    HEATMAP_FEATURES,
     plot_k_selection,
     plot_profile_heatmap,
     plot_projection,
     plot_sizes_revenue,
     save_figure,
+    write_segmentation_figures,
 )
 
-__all__ = ["plot_k_selection", "plot_profile_heatmap", "plot_projection", "plot_sizes_revenue", "save_figure"]
+__all__ = ["HEATMAP_FEATURES", "plot_k_selection", "plot_profile_heatmap", "plot_projection", "plot_sizes_revenue",
+           "save_figure", "write_segmentation_figures"]

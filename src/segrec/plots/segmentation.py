@@ -19,7 +19,12 @@ from .._atomic import atomic_path
 from ..columns import Columns
 from ..segment_selection import KSweep
 
-__all__ = ["plot_k_selection", "plot_profile_heatmap", "plot_projection", "plot_sizes_revenue", "save_figure"]
+__all__ = ["HEATMAP_FEATURES", "plot_k_selection", "plot_profile_heatmap", "plot_projection", "plot_sizes_revenue",
+           "save_figure", "write_segmentation_figures"]
+
+#: Features shown in the profile heat-map, when the customer table has them.
+HEATMAP_FEATURES = (Columns.Spending, Columns.Frequency, Columns.Recency, Columns.AvgBasket, Columns.Age,
+                    Columns.Income, Columns.Clicks, Columns.TimeSpent, Columns.AbandonRate)
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -105,3 +110,24 @@ def plot_sizes_revenue(profiles: pd.DataFrame) -> Figure:
         ax.set(title=title, xlabel="%")
     left.invert_yaxis()  # shared y: segment 0 (most valuable) on top in both panels
     return fig
+
+
+def write_segmentation_figures(out: str | os.PathLike[str], sweep: KSweep, Z: np.ndarray, labels: np.ndarray,
+                               relative: pd.DataFrame, profiles: pd.DataFrame, *, seed: int = 42) -> list[str]:
+    """Write ``k_selection.png``, ``projection.png``, ``profile_heatmap.png`` and ``sizes_revenue.png`` into
+    ``out``; return their names. Both engines call this with what they computed.
+
+    ``Z`` and ``labels`` are the standardised features and segments of the customers to project (all of them
+    locally, a seeded sample on Spark), ``relative`` the segment / population mean ratios, ``profiles`` the
+    profile table (``segment_name``, ``share``, ``revenue_share``, indexed by segment).
+    """
+    names = profiles[Columns.SegmentName].to_dict()
+    figures = {
+        "k_selection.png": plot_k_selection(sweep),
+        "projection.png": plot_projection(Z, labels, names, seed=seed),
+        "profile_heatmap.png": plot_profile_heatmap(relative, names),
+        "sizes_revenue.png": plot_sizes_revenue(profiles),
+    }
+    for name, figure in figures.items():
+        save_figure(figure, os.path.join(out, name))
+    return list(figures)
