@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,15 @@ if TYPE_CHECKING:
     from .validation import SourceQuery
 
 C = Columns
+
+
+def column_coverage(mapped: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The canonical columns derived from the ``mapped`` ones (e.g. spending from price x quantity), and those
+    neither mapped nor derived."""
+    present = set(mapped)
+    absent = [c for c in C.Canonical if c not in present]
+    derived = [c for c in absent if c in DERIVED_FROM and present.issuperset(DERIVED_FROM[c])]
+    return derived, [c for c in absent if c not in derived]
 
 
 @dataclass
@@ -68,9 +78,7 @@ class IngestReport:
         con.unregister("__accepted")
         counts = rejects[C.RejectReason].value_counts().to_dict() if len(rejects) else {}
         order = [ch.reason for ch in source.checks]
-        present = set(resolution.mapped.values())
-        absent = [c for c in C.Canonical if c not in present]
-        derived = [c for c in absent if c in DERIVED_FROM and present.issuperset(DERIVED_FROM[c])]
+        derived, missing = column_coverage(resolution.mapped.values())
         return cls(
             source=source.name,
             format=source.format,
@@ -81,7 +89,7 @@ class IngestReport:
             columns_mapped=dict(resolution.mapped),
             columns_dropped=list(resolution.dropped),
             columns_derived=derived,
-            columns_missing=[c for c in absent if c not in derived],
+            columns_missing=missing,
             date_min=first.isoformat(sep=" ") if first is not None else None,
             date_max=last.isoformat(sep=" ") if last is not None else None,
             n_users=int(n_users),

@@ -9,6 +9,7 @@ price or a quantity <= 0, are dropped and counted (the full per-row rejects repo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from ...columns import Columns
 from ...exceptions import InputError
 from ...schema import SCHEMA, resolve_columns
 
-__all__ = ["SPARK_FORMATS", "from_pandas", "read_events", "spark_format"]
+__all__ = ["SPARK_FORMATS", "from_pandas", "read_events", "read_report", "reject_reason", "spark_format"]
 
 C = Columns
 SPARK_FORMATS = ("csv", "parquet")
@@ -39,9 +40,10 @@ def spark_format(source: str, format: str | None = None) -> str | None:
     return _SUFFIXES.get(path.suffix.lower()) or ("parquet" if path.is_dir() else None)
 
 
-def read_events(spark: Any, source: str, format: str | None = None,
-                mapping: Mapping[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
-    """Canonical events of a CSV/Parquet file or directory as a Spark DataFrame, and what the reader did."""
+def read_events(spark: Any, source: str, format: str | None = None, mapping: Mapping[str, str] | None = None,
+                *, keep_rejected: bool = False) -> tuple[Any, dict[str, Any]]:
+    """Canonical events of a CSV/Parquet file or directory as a Spark DataFrame, and what the reader did
+    (``keep_rejected``: unusable rows too, see :func:`reject_reason`)."""
     fmt = spark_format(source, format)
     if fmt is None:
         raise InputError(f"the spark engine reads csv and parquet (files, directories or s3a/hdfs URLs), not "
@@ -49,7 +51,7 @@ def read_events(spark: Any, source: str, format: str | None = None,
     reader = spark.read
     if fmt == "csv":
         raw = reader.option("header", True).option("inferSchema", False).option("mode", "PERMISSIVE").csv(source)
-        return canonical(raw, mapping, source=source)
+        return canonical(raw, mapping, source=source, keep_rejected=keep_rejected)
     nanos = _nanosecond_columns(source)
     if nanos:  # Spark refuses TIMESTAMP(NANOS) (pandas' default) unless read as epoch nanoseconds
         spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
@@ -59,7 +61,7 @@ def read_events(spark: Any, source: str, format: str | None = None,
 
         raw = raw.select(*[F.timestamp_micros(F.floor(F.col(f"`{c}`") / 1000)).alias(c) if c in nanos
                            else F.col(f"`{c}`") for c in raw.columns])
-    return canonical(raw, mapping, source=source)
+    return canonical(raw, mapping, source=source, keep_rejected=keep_rejected)
 
 
 def _nanosecond_columns(source: str) -> set[str]:
@@ -74,7 +76,8 @@ def _nanosecond_columns(source: str) -> set[str]:
     return {f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"}
 
 
-def canonical(raw: Any, mapping: Mapping[str, str] | None = None, *, source: str = "frame") -> tuple[Any, dict[str, Any]]:
+def canonical(raw: Any, mapping: Mapping[str, str] | None = None, *, source: str = "frame",
+              keep_rejected: bool = False) -> tuple[Any, dict[str, Any]]:
     """Rename and cast a raw Spark frame into the canonical schema; drop rows that cannot be used."""
     from pyspark.sql import functions as F
 
@@ -92,13 +95,57 @@ def canonical(raw: Any, mapping: Mapping[str, str] | None = None, *, source: str
     if C.Engagement not in cols and C.Clicks in cols and C.TimeSpent in cols:
         cols[C.Engagement] = F.when(cols[C.TimeSpent] > 0, cols[C.Clicks] / cols[C.TimeSpent])
     frame = raw.select(*[expr.alias(name) for name, expr in cols.items() if name in C.Canonical])
-    usable = F.col(C.User).isNotNull() & F.col(C.Item).isNotNull() & F.col(C.Date).isNotNull()
-    usable &= F.coalesce(F.col(C.Quantity) > 0, F.lit(False))
-    if C.Price in frame.columns:
-        usable &= F.coalesce(F.col(C.Price) >= 0, F.lit(True))
     info = {"source": source, "mapped": resolution.mapped, "dropped_columns": resolution.dropped,
             "rule": "rows without user/product/date, quantity <= 0 or price < 0 are dropped"}
-    return frame.where(usable), info
+    return (frame if keep_rejected else frame.where(reject_reason(frame).isNull())), info
+
+
+def reject_reason(frame: Any) -> Any:
+    """The first check a canonical row fails, named as the local reader names it, or NULL for a usable row.
+
+    ``nonpositive_quantity`` also covers a quantity that does not parse (the local reader says
+    ``unparsable_number:quantity``); the local checks on age and income are not made.
+    """
+    from pyspark.sql import functions as F
+
+    checks = [("missing_user_id", F.col(C.User).isNull()), ("missing_product_id", F.col(C.Item).isNull()),
+              ("unparsable_date", F.col(C.Date).isNull()),
+              ("nonpositive_quantity", ~F.coalesce(F.col(C.Quantity) > 0, F.lit(False)))]
+    if C.Price in frame.columns:
+        checks.append(("negative_price", F.coalesce(F.col(C.Price) < 0, F.lit(False))))
+    reason = F.when(checks[0][1], F.lit(checks[0][0]))
+    for name, failed in checks[1:]:
+        reason = reason.when(failed, F.lit(name))
+    return reason
+
+
+def read_report(spark: Any, source: str, format: str | None = None,
+                mapping: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What :func:`read_events` reads from ``source``, as the local ``validation.json`` has it (one Spark pass):
+    rows read, accepted and rejected by reason, columns mapped/derived/missing, users, products, dates."""
+    from pyspark.sql import functions as F
+
+    from ...ingest_report import IngestReport, column_coverage
+
+    began = time.perf_counter()
+    events, info = read_events(spark, source, format, mapping, keep_rejected=True)
+    reason = reject_reason(events)
+    kept = reason.isNull()
+    reasons = ("missing_user_id", "missing_product_id", "unparsable_date", "nonpositive_quantity", "negative_price")
+    row = events.select(reason.alias("_reason"), *[F.when(kept, F.col(c)).alias(c) for c in (C.User, C.Item, C.Date)]
+                        ).agg(F.count("*").alias("read"), F.count_if(F.col("_reason").isNull()).alias("accepted"),
+                              *[F.count_if(F.col("_reason") == r).alias(r) for r in reasons],
+                              F.count_distinct(C.User).alias("users"), F.count_distinct(C.Item).alias("products"),
+                              F.min(C.Date).alias("first"), F.max(C.Date).alias("last")).first()
+    derived, missing = column_coverage(info["mapped"].values())
+    return IngestReport(
+        source=source, format=spark_format(source, format) or "", rows_read=row["read"], rows_accepted=row["accepted"],
+        rows_rejected=row["read"] - row["accepted"], rejected_by_reason={r: row[r] for r in reasons if row[r]},
+        columns_mapped=dict(info["mapped"]), columns_dropped=list(info["dropped_columns"]), columns_derived=derived,
+        columns_missing=missing, date_min=None if row["first"] is None else row["first"].isoformat(sep=" "),
+        date_max=None if row["last"] is None else row["last"].isoformat(sep=" "), n_users=row["users"],
+        n_products=row["products"], notes=[f"read by the Spark engine: {info['rule']} (no per-row rejects file)"],
+        seconds=round(time.perf_counter() - began, 3)).to_dict()
 
 
 def _cast(column: Any, canon: str, source_type: str) -> Any:
