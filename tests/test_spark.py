@@ -5,6 +5,7 @@ One module-scoped ``local[2]`` session keeps the module within CI's budget; skip
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,9 @@ from segrec.columns import Columns
 from segrec.datasets import generate_shop
 from segrec.engines import HAS_SPARK, get_engine
 from segrec.features import build_customer_features
+from segrec.plots import HEATMAP_FEATURES
+from segrec.profiles import relative_means
+from segrec.rfm import rfm_table
 from segrec.segmentation import Segmenter
 
 pytestmark = pytest.mark.spark
@@ -67,6 +71,8 @@ def test_features_match_the_local_engine(engine, shop: pd.DataFrame) -> None:
 
 @needs_spark
 def test_segments_agree_with_the_local_engine(engine, shop: pd.DataFrame, tmp_path: Path) -> None:
+    from segrec.engines.spark.figures import relative_means as spark_relative_means
+
     result = engine.segment(engine.load(shop), tmp_path, k=None, ks=(2, 3), seed=42)
     k = result["sweep"].chosen
     X = build_customer_features(shop).frame
@@ -75,7 +81,20 @@ def test_segments_agree_with_the_local_engine(engine, shop: pd.DataFrame, tmp_pa
     assert adjusted_rand_score(local.labels_, spark) >= 0.9
     assert (result["model"].predict(X) == spark).mean() > 0.99  # the exported Segmenter assigns the same way
     assert len(result["profiles"]) == k and (tmp_path / "segmenter" / "segmenter.json").is_file()
-    assert len(pd.read_parquet(tmp_path / "segments.parquet")) == len(X)
+    table = pd.read_parquet(tmp_path / "segments.parquet").set_index(C.User).reindex(X.index.astype(str))
+    assert len(table) == len(X) and len(pd.read_csv(tmp_path / "segments.csv")) == len(X)
+    # RFM: the local definitions (rank quintiles, ties by customer id; the R x F grid), at Spark scale
+    rfm = rfm_table(X)
+    assert table[C.RFMScore].tolist() == rfm[C.RFMScore].astype(str).tolist()
+    assert table[C.RFMGroup].tolist() == rfm[C.RFMGroup].astype(str).tolist()
+    # the four figures of the local engine, and the heat-map's ratios as the local engine defines them
+    for name in ("k_selection.png", "projection.png", "profile_heatmap.png", "sizes_revenue.png"):
+        png = (tmp_path / name).read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000, name
+    heat = [c for c in HEATMAP_FEATURES if c in X.columns]
+    pd.testing.assert_frame_equal(spark_relative_means(result["profiles"], heat),
+                                  relative_means(X, spark, heat), check_names=False, check_index_type=False)
+    assert result["report"]["not_computed"] == ["stability"]
 
 
 @needs_spark
@@ -166,6 +185,31 @@ def test_cli_segment_with_the_spark_engine(engine, shop: pd.DataFrame, tmp_path:
     assert result.exit_code == 0, result.output
     assert (out / "segmentation.json").is_file() and (out / "segmenter" / "segmenter.npz").is_file()
     assert set(pd.read_parquet(out / "segments.parquet")[C.Segment]) == {0, 1, 2}
+
+
+@needs_spark
+def test_cli_run_with_the_spark_engine_ends_with_the_report(engine, shop: pd.DataFrame, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from segrec.cli import app
+
+    source = tmp_path / "shop.parquet"
+    data = shop.assign(**{C.Quantity: np.where(np.arange(len(shop)) < 7, 0, shop[C.Quantity])})
+    data.to_parquet(source)  # 7 rows the reader must reject
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", str(source), "--out", str(out), "--segments-k", "3", "-k", "5",
+                                      "--engine", "spark", "--spark-master", "local[2]"])
+    assert result.exit_code == 0, result.output
+    assert str(out / "report.html") in result.output.replace("\n", "")
+    validation = json.loads((out / "validation.json").read_text())
+    assert (validation["rows_read"], validation["rows_rejected"]) == (len(shop), 7)
+    assert validation["rejected_by_reason"] == {"nonpositive_quantity": 7}
+    assert validation["n_users"] == data.loc[data[C.Quantity] > 0, C.User].nunique()
+    text = (out / "report.html").read_text()
+    assert "no ingestion report" not in text and "No per-customer table" not in text
+    assert "is missing from this run" not in text  # the plots
+    assert text.count("data:image/png;base64,") >= 4 and "was not evaluated" in text
+    assert "--engine spark" in text  # the rerun command
 
 
 @needs_spark

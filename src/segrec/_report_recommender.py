@@ -39,7 +39,9 @@ def recommender_section(run: RunDir) -> dict[str, Any]:
     report = run.json("evaluation.json")
     if report is None or not report.get("models"):
         return {"available": False, "missing": "This run was not evaluated (no evaluation.json), so there is no "
-                                               "comparison with the baselines. Run `segrec evaluate` to add it."}
+                                               "comparison with the baselines. To add it, run `segrec evaluate "
+                                               f"SOURCE --json {run.out / 'evaluation.json'}`, then `segrec report "
+                                               f"{run.out}`."}
     from .plots.recommend import plot_model_comparison
 
     k = int(report.get("k", 10))

@@ -99,7 +99,7 @@ def rerun_command(source: str | None, format: str | None, mapped: dict[str, str]
     """The ``segrec run`` command line that reads ``source`` as this run did, shell-quoted.
 
     ``options`` (what ``segrec run`` recorded in ``run.json``) adds the choices that change the results: the
-    seed always, the number of segments, ``-k``, the cut-off and ``--skip-evaluation`` when given.
+    seed always, the number of segments, ``-k``, the cut-off, ``--skip-evaluation`` and ``--engine`` when given.
 
     ``--format`` is given when the suffix would not have chosen it (``online-retail``), and ``--map`` for every
     column whose name alone would not have found its canonical column (what ``--map``/``--map-file`` said).
@@ -134,6 +134,8 @@ def _option_args(options: dict[str, Any]) -> list[str]:
         args += ["--cutoff", str(options["cutoff"])]
     if options.get("skip_evaluation"):
         args.append("--skip-evaluation")
+    if options.get("engine") not in (None, "local"):
+        args += ["--engine", str(options["engine"])]
     return args
 
 

@@ -80,15 +80,37 @@ def evaluate(engine: Any, train: Any, test: Any, k: int) -> dict[str, Any]:
 
 
 def run(engine: Any, source: str, out: Path, *, segments_k: int | None, k: int, seed: int, format: str | None,
-        map: list[str] | None, map_file: Path | None) -> None:
-    """Segment and train on Spark; the bundle goes to ``out/bundle`` (the report stage is local-only)."""
+        map: list[str] | None, map_file: Path | None) -> Path:
+    """Read, segment and train on Spark, then build ``report.html`` (no evaluation: the report says so).
+
+    Writes ``run.json`` (the options, for the report's rerun command), ``validation.json`` (the ingestion counts),
+    the segmentation outputs, the bundle in ``out/bundle`` and ``recommendations.parquet``; returns the report.
+    """
+    import json
+
+    from .._atomic import atomic_write_text
+    from ..report import build_report
+
+    def write(name: str, payload: dict[str, Any]) -> None:
+        atomic_write_text(out / name, json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n")
+
     out.mkdir(parents=True, exist_ok=True)
-    events = engine.load(source, format, _mapping(map, map_file)).cache()
+    write("run.json", {"options": {"segments_k": segments_k, "k": k, "seed": seed, "engine": engine.name}})
+    events, validation = engine.read(source, format, _mapping(map, map_file))
+    if validation is not None:
+        write("validation.json", validation)
+    events = events.cache()
     seg = engine.segment(events, out, k=segments_k, seed=seed)
     labels = seg["segments"].select("user_id", "segment").toPandas()
     names = seg["profiles"]["segment_name"]
     labels["segment_name"] = names.reindex(labels["segment"]).to_numpy()
     engine.train(events, out, segments=labels, seed=seed, k=k, bundle_dir="bundle", segmenter=seg["model"],
                  profiles=seg["profiles"])
-    console.print(f"[green]done[/] (spark engine): {len(seg['profiles'])} segments; bundle at "
-                  f"{escape(str(out / 'bundle'))}; evaluation and report.html are local-engine stages")
+    report = build_report(out)
+    console.print(f"[green]done[/] (spark engine): {len(seg['profiles'])} segments; not evaluated against the "
+                  "baselines (a local stage: `segrec evaluate`)")
+    for what, name in (("segments", "segments.csv"), ("recommendations", "recommendations.parquet"),
+                       ("model bundle", "bundle")):
+        console.print(f"  {what:<16}{escape(str(out / name))}")
+    console.print(f"  {'report':<16}[bold]{escape(str(report))}[/]")
+    return report

@@ -1,14 +1,17 @@
 """What ``--engine spark`` runs for ``segrec segment``, ``train``, ``evaluate`` and ``run``.
 
 Outputs mirror the local engine's where they can: ``segments.parquet`` (a Parquet directory: user_id, segment,
-segment_name and the features), ``segmentation.json``, ``segmenter/``; ``model/`` (a standard bundle holding
-the Spark ALS factors) and ``recommendations.parquet`` (the hybrid re-rank, a Parquet directory). Not produced
-by the Spark engine: plots, the RFM columns, the stability check and ``report.html``.
+segment_name, rfm_score, rfm_group and the features; :mod:`.rfm`) and ``segments.csv``, ``segmentation.json``,
+``segmenter/``, the four segmentation PNGs (:mod:`.figures`); ``model/`` (a standard bundle holding the Spark
+ALS factors) and ``recommendations.parquet`` (the hybrid re-rank, a Parquet directory). :meth:`SparkEngine.read`
+also returns the ingestion report. Not produced by the Spark engine: the stability check and the evaluation
+against the baselines (``segrec run --engine spark`` then builds ``report.html``, which says so).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,13 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..._atomic import atomic_write_text
+from ..._atomic import atomic_path, atomic_write_text
 from ..._json import to_jsonable
 from ...columns import Columns
 from ...exceptions import InputError
 from . import features as sfeatures
 from . import segmentation as sseg
-from .io import from_pandas, read_events, spark_format
+from .io import from_pandas, read_events, read_report, spark_format
 from .recommend import ALSParams, fit_als, index_events, item_neighbours, recommend, top_k_matrix
 from .session import spark_session
 
@@ -56,13 +59,22 @@ class SparkEngine:
     def load(self, source: str | pd.DataFrame, format: str | None = None,
              mapping: Mapping[str, str] | None = None) -> Any:
         """Canonical events as a Spark DataFrame: CSV/Parquet read by Spark, anything else ingested locally."""
+        return self.read(source, format, mapping, report=False)[0]
+
+    def read(self, source: str | pd.DataFrame, format: str | None = None, mapping: Mapping[str, str] | None = None,
+             *, report: bool = True) -> tuple[Any, dict[str, Any] | None]:
+        """:meth:`load`, and the ingestion report (``validation.json``): Spark's counts for CSV/Parquet (one
+        extra pass, :func:`~segrec.engines.spark.io.read_report`), the local reader's for other sources, None for
+        a pandas frame or when ``report`` is False."""
         if isinstance(source, pd.DataFrame):
-            return from_pandas(self.spark, source)
+            return from_pandas(self.spark, source), None
         if spark_format(source, format) is not None:
-            return read_events(self.spark, source, format, mapping)[0]
+            events = read_events(self.spark, source, format, mapping)[0]
+            return events, read_report(self.spark, source, format, mapping) if report else None
         from ...io import ingest
 
-        return from_pandas(self.spark, ingest(source, mapping, format).events)
+        result = ingest(source, mapping, format)
+        return from_pandas(self.spark, result.events), result.report.to_dict() if report else None
 
     # --- stages ---
     def features(self, events: Any, **options: Any) -> sfeatures.SparkCustomerFeatures:
@@ -91,24 +103,32 @@ class SparkEngine:
                   "k_sweep": sweep.to_dict(), "spark_silhouette_squared_euclidean": spark_sil,
                   "features_used": model.features_, "features_dropped": built.dropped,
                   "imputed_with_median": built.imputed, "profiles": profiles.reset_index().to_dict("records"),
-                  "not_computed": ["stability", "rfm", "plots"]}
+                  "not_computed": ["stability"]}
         result = {"segments": segments, "features": frame, "profiles": profiles, "sweep": sweep, "model": model,
                   "report": to_jsonable(report)}
         if out_dir is not None:
-            self._write_segmentation(result, Path(out_dir))
+            self._write_segmentation(result, Path(out_dir), seed=seed)
         return result
 
-    def _write_segmentation(self, result: dict[str, Any], out: Path) -> None:
+    def _write_segmentation(self, result: dict[str, Any], out: Path, *, seed: int = 42) -> None:
         from pyspark.sql import functions as F
+
+        from .figures import write_figures
+        from .rfm import rfm_columns
 
         out.mkdir(parents=True, exist_ok=True)
         names = result["profiles"][C.SegmentName]
         name_of = F.element_at(F.array(*[F.lit(str(names.get(i, ""))) for i in range(int(names.index.max()) + 1)]),
                                F.col(C.Segment) + 1)
-        table = result["segments"].withColumn(C.SegmentName, name_of).join(result["features"], C.User)
+        table = (result["segments"].withColumn(C.SegmentName, name_of).join(rfm_columns(result["features"]), C.User)
+                 .join(result["features"], C.User).orderBy(C.User))
         table.write.mode("overwrite").parquet(str(out / "segments.parquet"))
+        _write_csv(table, out / "segments.csv")
         atomic_write_text(out / "segmentation.json", json.dumps(result["report"], indent=2, ensure_ascii=False))
         result["model"].save(out / "segmenter")
+        write_figures(out, features=result["features"], segments=result["segments"], model=result["model"],
+                      sweep=result["sweep"], profiles=result["profiles"], n=result["report"]["n_customers"],
+                      seed=seed)
 
     def train(self, events: Any, out_dir: str | Path, *, segments: pd.DataFrame | None = None, seed: int = 42,
               k: int = 10, params: ALSParams | None = None, bundle_dir: str = "model", segmenter: Any = None,
@@ -157,3 +177,14 @@ class SparkEngine:
             metrics["seconds"] = time.perf_counter() - began
             results[name] = metrics
         return results
+
+
+def _write_csv(table: Any, path: Path) -> None:
+    """``table`` as one CSV file with a header (a single writer: meant for the customers table)."""
+    with atomic_path(path) as tmp:
+        parts = Path(f"{tmp}.parts")
+        try:
+            table.coalesce(1).write.mode("overwrite").option("header", True).csv(str(parts))
+            next(parts.glob("part-*.csv")).replace(tmp)
+        finally:
+            shutil.rmtree(parts, ignore_errors=True)
