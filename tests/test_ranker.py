@@ -124,3 +124,33 @@ def test_forced_ranker_changes_discover_only_and_keeps_reasons(shop: Dataset) ->
     model = with_forced_ranker(fast_hybrid(tune=False).fit(shop))
     recs = model.recommend(shop.users.external_ids[:20], k=5)
     assert (recs.groupby(C.User).size() == 5).all() and recs[C.Reason].str.len().gt(0).all()
+
+
+def test_discover_score_ranks_as_recommended_and_drives_the_harness_auc(ranked: HybridRecommender,
+                                                                        shop: Dataset) -> None:
+    """score(filter_seen=True) is the ranker's order over the pool, then the blend's: the evaluation's AUC and
+    MRR (from ``_ranks``) describe the discover lists, not the blend behind them."""
+    from segrec.evaluation.metrics import auc_from_ranks, positive_ranks
+    from segrec.evaluation.runner import _ranks
+
+    users = np.arange(300)
+    items, values = ranked.recommend_idx(users, k=10)
+    discover = ranked.score(users, filter_seen=True)
+    blend = ranked.score(users)
+    assert np.isfinite(discover).all()
+    masked = discover.copy()
+    masked[shop.purchases[users].nonzero()] = -np.inf
+    expected, expected_values = top_k(masked, 10)
+    np.testing.assert_array_equal(items, expected)
+    np.testing.assert_allclose(values, expected_values, rtol=1e-5)
+    pool, _ = top_k(np.where(np.isneginf(masked), -np.inf, blend), ranked.pool_size)  # the pool is the blend's
+    np.testing.assert_array_equal(np.sort(top_k(masked, ranked.pool_size)[0], axis=1), np.sort(pool, axis=1))
+
+    rng = np.random.default_rng(0)
+    exclude = sp.csr_matrix(shop.purchases[users] > 0, dtype=np.float32)
+    relevant = sp.csr_matrix((rng.random(exclude.shape) < 0.05) & (exclude.toarray() == 0), dtype=np.float32)
+    harness = _ranks(ranked, users, relevant, exclude)
+    np.testing.assert_array_equal(harness.toarray(), positive_ranks(discover, relevant, exclude).toarray())
+    assert np.nanmean(auc_from_ranks(harness)) != np.nanmean(auc_from_ranks(positive_ranks(blend, relevant, exclude)))
+    np.testing.assert_array_equal(_ranks(ranked, users, relevant, None).toarray(),
+                                  positive_ranks(blend, relevant).toarray())  # buy-again: the blend, as before

@@ -212,11 +212,12 @@ def metric_names(k: int) -> list[str]:
 
 
 def _ranks(model: Recommender, users: np.ndarray, relevant: sp.csr_matrix, exclude: sp.csr_matrix | None) -> sp.csr_matrix:
-    """LightFM-style ranks of every test item, scoring users in chunks to bound memory."""
+    """LightFM-style ranks of every test item, scoring users in chunks to bound memory; scores of the mode that
+    ``exclude`` implies (discover when given), so AUC and MRR describe the ranking that is recommended."""
     blocks = []
     for start in range(0, len(users), DEFAULT_CHUNK):
         stop = start + DEFAULT_CHUNK
-        scores = model.score(users[start:stop])
+        scores = model.score(users[start:stop], filter_seen=exclude is not None)
         blocks.append(positive_ranks(scores, relevant[start:stop], None if exclude is None else exclude[start:stop]))
     return sp.vstack(blocks, format="csr") if blocks else relevant.copy()
 

@@ -4,7 +4,10 @@ Every model (the hybrid, its parts, and the baselines it is measured against) fi
 :class:`~segrec.recommend.data.Dataset` and exposes the same three calls, so evaluation, the bundle and the
 API treat them alike:
 
-- ``score(user_idx)``: a dense (n, n_items) float32 matrix, higher is better (used for ranking and AUC);
+- ``score(user_idx, filter_seen=False)``: a dense (n, n_items) float32 matrix, higher is better (used for
+  ranking, AUC and MRR); with ``filter_seen=True`` its order over the products a user has not bought is the
+  discover ranking (before any diversity re-ranking), which differs from buy-again's only for models with a
+  discover-only stage (the hybrid's learned ranker);
 - ``recommend_idx(user_idx, k, filter_seen=True)``: top-k item indices and scores, padded with -1 / -inf;
 - ``recommend(user_ids, k, filter_seen=True)``: the same as a DataFrame of external ids.
 
@@ -52,15 +55,24 @@ class Recommender(BaseEstimator, ABC):
     @abstractmethod
     def _score(self, user_idx: np.ndarray) -> np.ndarray: ...
 
+    def _score_discover(self, user_idx: np.ndarray) -> np.ndarray:
+        """Scores ranking the unbought items as discover mode does; models with a discover-only stage override."""
+        return self._score(user_idx)
+
     def check_fitted(self) -> None:
         if not hasattr(self, "dataset_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(dataset) first")
 
-    def score(self, user_idx: np.ndarray) -> np.ndarray:
-        """Scores of every item for the users at ``user_idx`` (dense float32)."""
+    def score(self, user_idx: np.ndarray, *, filter_seen: bool = False) -> np.ndarray:
+        """Scores of every item for the users at ``user_idx`` (dense float32).
+
+        ``filter_seen`` picks the mode the scores rank for, as in :meth:`recommend_idx`; bought items are not
+        masked either way (discover mode leaves them out of the ranking, so their scores are not used there).
+        """
         self.check_fitted()
         user_idx = self._valid_idx(user_idx)
-        return np.asarray(self._score(user_idx), dtype=np.float32)
+        scores = self._score_discover(user_idx) if filter_seen else self._score(user_idx)
+        return np.asarray(scores, dtype=np.float32)
 
     def recommend_idx(
         self,

@@ -17,10 +17,12 @@ Stages (LensKit's candidate selector -> scorer -> ranker -> re-ranker):
 5. **re-rank**: maximal marginal relevance with content similarity (``mmr_lambda`` = 1 turns it off);
 6. **explain**: each row gets a reason (see :meth:`HybridRecommender.recommend`).
 
-``score`` returns the blend for every item (finite; bought items with their repeat term), so AUC and the
-buy-again ranking agree with what is recommended in buy-again mode; discover mode masks bought items in
-``recommend_idx`` and, with a ranker, orders the blend's pool by it (so discover AUC and MRR, which the
-evaluation computes from ``score``, describe the blend, not the ranker).
+``score`` returns, for every item, what ``recommend_idx`` ranks by before MMR, so AUC and MRR (which the
+evaluation computes from ``score`` in the mode it judges) describe what is recommended: the blend (finite;
+bought items with their repeat term) in buy-again mode and, with ``filter_seen=True``, without a ranker;
+with one, ``score(..., filter_seen=True)`` gives the blend's top ``pool_size`` unbought items the ranker's
+score and shifts every other item below them, blend order kept (its top k is ``recommend_idx``'s with
+``mmr_lambda`` = 1, for k <= ``pool_size``).
 
 Tuning finds different blends on different shops (``benchmarks/quality.py``: k=10, temporal cut two months
 before the end, discover mode). The generated shop ends with LightFM 2.0 + profile 1.0 + EASE 0.5 + trend 1.0
@@ -415,26 +417,49 @@ class HybridRecommender(Recommender):
         out = np.zeros((len(user_idx), self.dataset_.n_items), np.float32)
         for name in names:
             out += np.float32(self.weights_[name]) * signals[name]
-        if repeat and self.weights_.get("repeat", 0.0):  # relative to the blend's total weight
-            total = sum(self.weights_[name] for name in names)
-            out += np.float32(self.weights_["repeat"] * total) * self._repeat(self.dataset_, user_idx)
-        return out
+        return out + self._repeat_term(user_idx) if repeat else out
+
+    def _repeat_term(self, user_idx: np.ndarray) -> np.ndarray | float:
+        """The repeat signal times ``w_repeat`` relative to the blend's total weight (0 when that is 0)."""
+        if not self.weights_.get("repeat", 0.0):
+            return 0.0
+        total = sum(self.weights_[name] for name in SIGNALS if self.weights_.get(name, 0.0))
+        return np.float32(self.weights_["repeat"] * total) * self._repeat(self.dataset_, user_idx)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         """The blend for every item, finite everywhere; bought items include the repeat term.
 
-        Ranking these scores gives buy-again mode; discover mode is the same ranking with bought items removed
-        (the repeat term only touches bought items), before MMR re-ranking.
+        Ranking these scores gives buy-again mode; without a ranker, discover mode is the same ranking with
+        bought items removed (the repeat term only touches bought items), before MMR re-ranking.
         """
         return self._blend(user_idx, repeat=True)
 
+    def _score_discover(self, user_idx: np.ndarray) -> np.ndarray:
+        """The discover ranking before MMR as scores: the ranker's score on the blend's top ``pool_size`` unbought
+        items, every other item its :meth:`_score` shifted below the lowest of them (blend order kept, bought
+        items with their repeat term). Without a ranker, :meth:`_score`."""
+        if self.ranker_ is None:
+            return self._score(user_idx)
+        blended, ranked = self._blend_and_ranker(user_idx)
+        out = blended + self._repeat_term(user_idx)
+        mask_seen(blended, self.dataset_, user_idx)
+        pool, _ = top_k(blended, min(self.pool_size, blended.shape[1]))
+        in_pool = np.isfinite(_pool_only(ranked, pool))
+        floor = np.min(np.where(in_pool, ranked, np.inf), axis=1, keepdims=True)
+        rest = np.max(np.where(in_pool, -np.inf, out), axis=1, keepdims=True)
+        shift = np.where(np.isfinite(floor) & np.isfinite(rest), floor - rest - 1.0, 0.0).astype(np.float32)
+        return np.where(in_pool, ranked, out + shift)
+
+    def _blend_and_ranker(self, user_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Discover with a ranker: the blend without the repeat term and the ranker's score, every item."""
+        inputs = self._ranker_inputs(self.dataset_, user_idx, self._ranker_signals())
+        return self._weighted(inputs.z), self.ranker_.score(inputs)
+
     def _recommend_chunk(self, user_idx: np.ndarray, k: int, filter_seen: bool) -> tuple[np.ndarray, np.ndarray]:
         if filter_seen and self.ranker_ is not None:  # discover: the ranker re-orders the blend's pool
-            inputs = self._ranker_inputs(self.dataset_, user_idx, self._ranker_signals())
-            blended = self._weighted(inputs.z)
+            blended, ranked = self._blend_and_ranker(user_idx)
             mask_seen(blended, self.dataset_, user_idx)
             pool, _ = top_k(blended, max(k, min(self.pool_size, blended.shape[1])))
-            ranked = self.ranker_.score(inputs)
             relevance = np.take_along_axis(ranked, np.maximum(pool, 0), axis=1)
             return self._rerank(pool, np.where(pool >= 0, relevance, -np.inf).astype(np.float32), k)
         blended = self._blend(user_idx, repeat=not filter_seen)
