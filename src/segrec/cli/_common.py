@@ -9,11 +9,15 @@ Use them as annotations so the flags are spelled and documented once::
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 
+from .._atomic import atomic_write_text
 from ..io import FORMATS, IngestResult, ingest
 from ..schema import parse_mapping, read_mapping_file
 from ._errors import err_console
@@ -76,3 +80,26 @@ def load_source(
             highlight=False,
         )
     return result
+
+
+# ------------------------------------------------------------------------- the run directory (both engines)
+
+RUN_FILE = "run.json"
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """``payload`` as indented JSON, written atomically (NaN refused, other values as text)."""
+    atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n")
+
+
+def write_run_options(out: Path, **options: Any) -> None:
+    """``run.json``: the options of ``segrec run`` that the report's "reproduce" command repeats."""
+    write_json(out / RUN_FILE, {"options": options})
+
+
+def print_outputs(console: Console, out: Path, outputs: tuple[tuple[str, str], ...], report: Path) -> None:
+    """The (label, file name) outputs of a run that exist in ``out``, then the report, one per line."""
+    for what, name in outputs:
+        if (out / name).exists():
+            console.print(f"  {what:<16}{escape(str(out / name))}")
+    console.print(f"  {'report':<16}[bold]{escape(str(report))}[/]")

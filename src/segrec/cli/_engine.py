@@ -86,19 +86,14 @@ def run(engine: Any, source: str, out: Path, *, segments_k: int | None, k: int, 
     Writes ``run.json`` (the options, for the report's rerun command), ``validation.json`` (the ingestion counts),
     the segmentation outputs, the bundle in ``out/bundle`` and ``recommendations.parquet``; returns the report.
     """
-    import json
-
-    from .._atomic import atomic_write_text
     from ..report import build_report
-
-    def write(name: str, payload: dict[str, Any]) -> None:
-        atomic_write_text(out / name, json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n")
+    from ._common import print_outputs, write_json, write_run_options
 
     out.mkdir(parents=True, exist_ok=True)
-    write("run.json", {"options": {"segments_k": segments_k, "k": k, "seed": seed, "engine": engine.name}})
+    write_run_options(out, segments_k=segments_k, k=k, seed=seed, engine=engine.name)
     events, validation = engine.read(source, format, _mapping(map, map_file))
     if validation is not None:
-        write("validation.json", validation)
+        write_json(out / "validation.json", validation)
     events = events.cache()
     seg = engine.segment(events, out, k=segments_k, seed=seed)
     labels = seg["segments"].select("user_id", "segment").toPandas()
@@ -109,8 +104,6 @@ def run(engine: Any, source: str, out: Path, *, segments_k: int | None, k: int, 
     report = build_report(out)
     console.print(f"[green]done[/] (spark engine): {len(seg['profiles'])} segments; not evaluated against the "
                   "baselines (a local stage: `segrec evaluate`)")
-    for what, name in (("segments", "segments.csv"), ("recommendations", "recommendations.parquet"),
-                       ("model bundle", "bundle")):
-        console.print(f"  {what:<16}{escape(str(out / name))}")
-    console.print(f"  {'report':<16}[bold]{escape(str(report))}[/]")
+    print_outputs(console, out, (("segments", "segments.csv"), ("recommendations", "recommendations.parquet"),
+                                 ("model bundle", "bundle")), report)
     return report

@@ -8,7 +8,6 @@ Each stage only reads what the stages before it produced, so data flows one way.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,17 +15,25 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from .._atomic import atomic_path, atomic_write_text
+from .._atomic import atomic_path
 from ..evaluation.runner import MODES, evaluate_modes
 from ..evaluation.splits import Split, default_cutoff, temporal_split
 from ..exceptions import InputError
 from ..pipeline_segment import run_segmentation
 from ..recommend.training import RECOMMENDATIONS_FILE, segment_labels, train_recommender
 from ..report import build_report
-from ._common import FormatOpt, MapFileOpt, MapOpt, SourceArg, load_source
+from ._common import (
+    FormatOpt,
+    MapFileOpt,
+    MapOpt,
+    SourceArg,
+    load_source,
+    print_outputs,
+    write_json,
+    write_run_options,
+)
 from ._engine import EngineOpt, SparkConfOpt, SparkMasterOpt
 from ._errors import user_errors
 
@@ -34,12 +41,7 @@ console = Console()
 
 BUNDLE_DIR = "bundle"
 EVALUATION_FILE = "evaluation.json"
-RUN_FILE = "run.json"
 STAGES = ("validate", "segment", "evaluate", "train", "report")
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n")
 
 
 def _validate_stage(source: str, out: Path, format: str | None, pairs: list[str] | None,
@@ -50,7 +52,7 @@ def _validate_stage(source: str, out: Path, format: str | None, pairs: list[str]
     if len(result.rejects):
         with atomic_path(out / "rejects.csv") as tmp:
             result.rejects.to_csv(tmp, index=False)
-    _write_json(out / "validation.json", result.report.to_dict())
+    write_json(out / "validation.json", result.report.to_dict())
     if result.events.empty:
         raise InputError(f"no valid rows in {source}: see {out / 'rejects.csv'}")
     return result.events
@@ -69,7 +71,7 @@ def _evaluation_stage(events: pd.DataFrame, out: Path, segments: pd.Series, k: i
                              split_description=split.description, callback=on_model)
     payload = results["discover"].to_dict()
     payload["buy_again"] = results["buy-again"].to_dict()
-    _write_json(out / EVALUATION_FILE, payload)
+    write_json(out / EVALUATION_FILE, payload)
     return payload
 
 
@@ -111,9 +113,7 @@ def run(
                         format=format, map=map, map_file=map_file)
             return
         out.mkdir(parents=True, exist_ok=True)
-        # What the report's "reproduce" command needs besides how the source was read (validation.json).
-        _write_json(out / RUN_FILE, {"options": {"segments_k": segments_k, "k": k, "seed": seed, "cutoff": cutoff,
-                                                 "skip_evaluation": skip_evaluation}})
+        write_run_options(out, segments_k=segments_k, k=k, seed=seed, cutoff=cutoff, skip_evaluation=skip_evaluation)
         began = time.perf_counter()
         columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn(
             "{task.completed}/{task.total}"), TimeElapsedColumn())
@@ -145,11 +145,8 @@ def run(
             bar.advance(task)
         console.print(f"[green]done[/] in {time.perf_counter() - began:.0f} s: {len(events):,} events, "
                       f"{len(seg.profiles)} segments")
-        for what, name in (("segments", "segments.csv"), ("evaluation", EVALUATION_FILE),
-                           ("recommendations", RECOMMENDATIONS_FILE), ("model bundle", BUNDLE_DIR)):
-            if (out / name).exists():
-                console.print(f"  {what:<16}{escape(str(out / name))}")
-        console.print(f"  {'report':<16}[bold]{escape(str(report))}[/]")
+        print_outputs(console, out, (("segments", "segments.csv"), ("evaluation", EVALUATION_FILE),
+                                     ("recommendations", RECOMMENDATIONS_FILE), ("model bundle", BUNDLE_DIR)), report)
 
 
 def register(app: typer.Typer) -> None:
