@@ -64,7 +64,7 @@ def with_forced_ranker(model: HybridRecommender) -> HybridRecommender:
     split = validation_split(model.dataset_, 0.2)
     users = np.flatnonzero(np.diff(split.targets.indptr))
     inputs = model._ranker_inputs(split.train, users, model._ranker_signals())
-    pool = np.argsort(-model._weighted(inputs.z), axis=1, kind="stable")[:, :30]
+    pool = np.argsort(-model._weighted(inputs.z, (len(users), split.train.n_items)), axis=1, kind="stable")[:, :30]
     rows, items, labels = sample_pool(pool, split.targets[users], 0)
     model.ranker_ = fit_ranker(inputs, rows, items, labels)
     return model

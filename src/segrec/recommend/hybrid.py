@@ -320,9 +320,8 @@ class HybridRecommender(Recommender):
         train = validation.train
         inputs = self._ranker_inputs(train, users, self._ranker_signals())
         seen, targets = train.purchases[users], validation.targets[users]
-        blend = self._weighted(inputs.z)
-        mask_seen(blend, train, users)
-        pool, _ = top_k(blend, min(self.pool_size, blend.shape[1]))
+        blend = self._weighted(inputs.z, (len(users), train.n_items))
+        pool, _ = _unbought_top(blend, train, users, min(self.pool_size, train.n_items))
         rng = np.random.default_rng(self.random_state)
         half = np.zeros(len(users), bool)
         half[rng.permutation(len(users))[: len(users) // 2]] = True
@@ -395,9 +394,9 @@ class HybridRecommender(Recommender):
                             lifts=content.word_lifts(user_idx), words=content.profile_words_,
                             terms=list(content.profile_terms_))
 
-    def _weighted(self, signals: dict[str, np.ndarray]) -> np.ndarray:
-        """The blend's weighted sum of z-scored signals (those absent count as 0)."""
-        out = np.zeros(next(iter(signals.values())).shape, np.float32)
+    def _weighted(self, signals: dict[str, np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+        """The blend's weighted sum of z-scored signals, ``shape`` (users x items); those absent count as 0."""
+        out = np.zeros(shape, np.float32)
         for name, block in signals.items():
             if self.weights_.get(name, 0.0):
                 out += np.float32(self.weights_[name]) * block
@@ -413,10 +412,7 @@ class HybridRecommender(Recommender):
     def _blend(self, user_idx: np.ndarray, repeat: bool) -> np.ndarray:
         """Weighted sum of the signals (signals with weight 0 are not computed), plus the repeat term."""
         names = [name for name in SIGNALS if self.weights_.get(name, 0.0)]
-        signals = self._signals(self.dataset_, user_idx, names)
-        out = np.zeros((len(user_idx), self.dataset_.n_items), np.float32)
-        for name in names:
-            out += np.float32(self.weights_[name]) * signals[name]
+        out = self._weighted(self._signals(self.dataset_, user_idx, names), (len(user_idx), self.dataset_.n_items))
         return out + self._repeat_term(user_idx) if repeat else out
 
     def _repeat_term(self, user_idx: np.ndarray) -> np.ndarray | float:
@@ -442,8 +438,7 @@ class HybridRecommender(Recommender):
             return self._score(user_idx)
         blended, ranked = self._blend_and_ranker(user_idx)
         out = blended + self._repeat_term(user_idx)
-        mask_seen(blended, self.dataset_, user_idx)
-        pool, _ = top_k(blended, min(self.pool_size, blended.shape[1]))
+        pool, _ = _unbought_top(blended, self.dataset_, user_idx, min(self.pool_size, blended.shape[1]))
         in_pool = np.isfinite(_pool_only(ranked, pool))
         floor = np.min(np.where(in_pool, ranked, np.inf), axis=1, keepdims=True)
         rest = np.max(np.where(in_pool, -np.inf, out), axis=1, keepdims=True)
@@ -453,19 +448,17 @@ class HybridRecommender(Recommender):
     def _blend_and_ranker(self, user_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Discover with a ranker: the blend without the repeat term and the ranker's score, every item."""
         inputs = self._ranker_inputs(self.dataset_, user_idx, self._ranker_signals())
-        return self._weighted(inputs.z), self.ranker_.score(inputs)
+        return self._weighted(inputs.z, (len(user_idx), self.dataset_.n_items)), self.ranker_.score(inputs)
 
     def _recommend_chunk(self, user_idx: np.ndarray, k: int, filter_seen: bool) -> tuple[np.ndarray, np.ndarray]:
         if filter_seen and self.ranker_ is not None:  # discover: the ranker re-orders the blend's pool
             blended, ranked = self._blend_and_ranker(user_idx)
-            mask_seen(blended, self.dataset_, user_idx)
-            pool, _ = top_k(blended, max(k, min(self.pool_size, blended.shape[1])))
+            pool, _ = _unbought_top(blended, self.dataset_, user_idx, max(k, min(self.pool_size, blended.shape[1])))
             relevance = np.take_along_axis(ranked, np.maximum(pool, 0), axis=1)
             return self._rerank(pool, np.where(pool >= 0, relevance, -np.inf).astype(np.float32), k)
         blended = self._blend(user_idx, repeat=not filter_seen)
-        if filter_seen:
-            mask_seen(blended, self.dataset_, user_idx)
-        pool, relevance = top_k(blended, max(k, min(self.pool_size, blended.shape[1])))
+        width = max(k, min(self.pool_size, blended.shape[1]))
+        pool, relevance = _unbought_top(blended, self.dataset_, user_idx, width) if filter_seen else top_k(blended, width)
         return self._rerank(pool, relevance, k)
 
     def _rerank(self, pool: np.ndarray, relevance: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -658,6 +651,12 @@ class HybridRecommender(Recommender):
         model.favourites_ = {str(s): [int(i) for i in v] for s, v in config["favourites"].items()}
         model.dataset_ = dataset
         return model
+
+
+def _unbought_top(blended: np.ndarray, dataset: Dataset, user_idx: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``width`` items of ``blended`` that the users have not bought (``blended`` is masked in place)."""
+    mask_seen(blended, dataset, user_idx)
+    return top_k(blended, width)
 
 
 def _pool_only(scores: np.ndarray, pool: np.ndarray) -> np.ndarray:
