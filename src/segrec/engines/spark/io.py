@@ -20,10 +20,12 @@ from ...columns import Columns
 from ...exceptions import InputError
 from ...schema import SCHEMA, resolve_columns
 
-__all__ = ["SPARK_FORMATS", "from_pandas", "read_events", "read_report", "reject_reason", "spark_format"]
+__all__ = ["REJECT_REASONS", "SPARK_FORMATS", "from_pandas", "read_events", "read_report", "reject_reason", "spark_format"]
 
 C = Columns
 SPARK_FORMATS = ("csv", "parquet")
+#: What :func:`reject_reason` can name, in the order the checks are tried (the local reader's names).
+REJECT_REASONS = ("missing_user_id", "missing_product_id", "unparsable_date", "nonpositive_quantity", "negative_price")
 _SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _TYPES = {"string": "string", "float64": "double", "int64": "bigint", "boolean": "boolean",
           "datetime64[ns]": "timestamp"}
@@ -108,14 +110,15 @@ def reject_reason(frame: Any) -> Any:
     """
     from pyspark.sql import functions as F
 
-    checks = [("missing_user_id", F.col(C.User).isNull()), ("missing_product_id", F.col(C.Item).isNull()),
-              ("unparsable_date", F.col(C.Date).isNull()),
-              ("nonpositive_quantity", ~F.coalesce(F.col(C.Quantity) > 0, F.lit(False)))]
+    failed = {"missing_user_id": F.col(C.User).isNull(), "missing_product_id": F.col(C.Item).isNull(),
+              "unparsable_date": F.col(C.Date).isNull(),
+              "nonpositive_quantity": ~F.coalesce(F.col(C.Quantity) > 0, F.lit(False))}
     if C.Price in frame.columns:
-        checks.append(("negative_price", F.coalesce(F.col(C.Price) < 0, F.lit(False))))
+        failed["negative_price"] = F.coalesce(F.col(C.Price) < 0, F.lit(False))
+    checks = [(name, failed[name]) for name in REJECT_REASONS if name in failed]
     reason = F.when(checks[0][1], F.lit(checks[0][0]))
-    for name, failed in checks[1:]:
-        reason = reason.when(failed, F.lit(name))
+    for name, condition in checks[1:]:
+        reason = reason.when(condition, F.lit(name))
     return reason
 
 
@@ -131,16 +134,15 @@ def read_report(spark: Any, source: str, format: str | None = None,
     events, info = read_events(spark, source, format, mapping, keep_rejected=True)
     reason = reject_reason(events)
     kept = reason.isNull()
-    reasons = ("missing_user_id", "missing_product_id", "unparsable_date", "nonpositive_quantity", "negative_price")
     row = events.select(reason.alias("_reason"), *[F.when(kept, F.col(c)).alias(c) for c in (C.User, C.Item, C.Date)]
                         ).agg(F.count("*").alias("read"), F.count_if(F.col("_reason").isNull()).alias("accepted"),
-                              *[F.count_if(F.col("_reason") == r).alias(r) for r in reasons],
+                              *[F.count_if(F.col("_reason") == r).alias(r) for r in REJECT_REASONS],
                               F.count_distinct(C.User).alias("users"), F.count_distinct(C.Item).alias("products"),
                               F.min(C.Date).alias("first"), F.max(C.Date).alias("last")).first()
     derived, missing = column_coverage(info["mapped"].values())
     return IngestReport(
         source=source, format=spark_format(source, format) or "", rows_read=row["read"], rows_accepted=row["accepted"],
-        rows_rejected=row["read"] - row["accepted"], rejected_by_reason={r: row[r] for r in reasons if row[r]},
+        rows_rejected=row["read"] - row["accepted"], rejected_by_reason={r: row[r] for r in REJECT_REASONS if row[r]},
         columns_mapped=dict(info["mapped"]), columns_dropped=list(info["dropped_columns"]), columns_derived=derived,
         columns_missing=missing, date_min=None if row["first"] is None else row["first"].isoformat(sep=" "),
         date_max=None if row["last"] is None else row["last"].isoformat(sep=" "), n_users=row["users"],
