@@ -112,7 +112,7 @@ def run_checks(
     # them side by side. The conversion cannot free Arrow buffers as it goes while DuckDB reads them.
     with ThreadPoolExecutor(1) as pool:
         building = pool.submit(IngestReport.build, con, source, resolution, accepted, rejects, 0.0)
-        events = _to_pandas(accepted, self_destruct=False)
+        events = _to_pandas(accepted)
         report = building.result()
     del accepted
     report.seconds = round(time.perf_counter() - started, 3)
@@ -183,7 +183,8 @@ _TYPES = {
 }
 
 
-def _to_pandas(table: pa.Table, *, self_destruct: bool = True) -> pd.DataFrame:
-    """Arrow -> pandas with the schema's dtypes (strings stay Arrow-backed, booleans nullable)."""
-    frame = table.to_pandas(types_mapper=_TYPES.get, split_blocks=True, self_destruct=self_destruct)
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow -> pandas with the schema's dtypes (strings stay Arrow-backed, booleans nullable); ``table`` stays
+    intact (the report reads it at the same time)."""
+    frame = table.to_pandas(types_mapper=_TYPES.get, split_blocks=True)
     return frame.astype({C.Date: "datetime64[ns]", C.Quantity: "int64"})
