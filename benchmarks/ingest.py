@@ -6,6 +6,7 @@ text, missing user, bad date, negative quantity) so the reject path is timed too
 during ``ingest()`` only (the baseline before it is reported separately).
 
 Run: ``.venv/bin/python benchmarks/ingest.py [--rows N] [--keep DIR]``; writes ``benchmarks/results/ingest.json``.
+``--readers`` instead times the alternative CSV readers on the same file (``ingest_readers.json``).
 """
 
 from __future__ import annotations
@@ -158,6 +159,48 @@ def run(rows: int, keep: Path | None) -> dict[str, Any]:
         }
 
 
+# Columns the benchmark never makes defective, so a typed parse of them cannot fail (see _add_defects).
+_CLEAN_NUMBERS = ("Total Spending", "Clicks", "Time Spent", "Engagement Score", "Age", "Income")
+
+
+def compare_readers(path: Path) -> list[dict[str, Any]]:
+    """CPU and wall seconds of the readers segrec could use on ``path``: why pyarrow parses text.
+
+    pyarrow with every column as text (what segrec does), pyarrow with the never-defective numeric columns
+    typed, DuckDB's ``read_csv`` typed with ``store_rejects`` (bad lines kept aside) and with ``all_varchar``.
+    """
+    import duckdb
+
+    names = _schema().names
+    text = dict.fromkeys(names, pa.string())
+    typed = {**text, **dict.fromkeys(_CLEAN_NUMBERS, pa.float64()), "Abandoned Cart": pa.bool_()}
+    types = {n: "VARCHAR" for n in names} | {"Price": "DOUBLE", "Purchase Date": "TIMESTAMP", "Quantity": "BIGINT",
+                                                "Abandoned Cart": "BOOLEAN"} | dict.fromkeys(_CLEAN_NUMBERS, "DOUBLE")
+    columns = "{" + ", ".join(f"'{n}': '{t}'" for n, t in types.items()) + "}"
+    where = str(path).replace("'", "''")
+
+    def duck(sql: str) -> Any:
+        with duckdb.connect() as con:
+            con.execute("SET enable_progress_bar = false")
+            return con.sql(sql).to_arrow_table()
+
+    readers = {
+        "pyarrow, text (segrec)": lambda: pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=text)),
+        "pyarrow, clean numbers typed": lambda: pacsv.read_csv(
+            path, convert_options=pacsv.ConvertOptions(column_types=typed)),
+        "duckdb read_csv typed, store_rejects": lambda: duck(
+            f"SELECT * FROM read_csv('{where}', header = true, columns = {columns}, store_rejects = true)"),
+        "duckdb read_csv all_varchar": lambda: duck(f"SELECT * FROM read_csv('{where}', header = true, all_varchar = true)"),
+    }
+    out = []
+    for name, read in readers.items():
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        rows = read().num_rows
+        out.append({"reader": name, "rows": rows, "seconds": round(time.perf_counter() - t0, 2),
+                    "cpu_seconds": round(time.process_time() - cpu0, 2), "load_average_1min": round(os.getloadavg()[0], 2)})
+    return out
+
+
 def _summary(record: dict[str, Any]) -> Table:
     """One row: the figures the targets are about, each marked against its target."""
     targets = record["targets"]
@@ -187,10 +230,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--keep", type=Path, help="directory to keep (and reuse) the generated CSV in")
+    parser.add_argument("--readers", action="store_true",
+                        help="also time the alternative CSV readers on the same file (ingest_readers.json)")
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)  # internal: write the CSV and exit
     args = parser.parse_args()
     if args.generate:
         make_csv(args.generate, args.rows)
+        return
+    if args.readers:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = (args.keep or Path(tmp)) / f"events_{args.rows}.csv"
+            if not path.exists():
+                subprocess.run([sys.executable, __file__, "--rows", str(args.rows), "--generate", str(path)], check=True)
+            readers = compare_readers(path)
+        table = Table(title=f"CSV readers on {args.rows:,} rows (parse only, no checks)")
+        for column in ("reader", "rows", "seconds", "cpu_seconds", "load_average_1min"):
+            table.add_column(column, justify="left" if column == "reader" else "right")
+        for row in readers:
+            table.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in row.values()])
+        Console(width=max(Console().width, 110)).print(table)
+        (RESULTS.parent / "ingest_readers.json").write_text(json.dumps(readers, indent=2) + "\n")
         return
     record = run(args.rows, args.keep)
     console = Console(width=max(Console().width, 110))

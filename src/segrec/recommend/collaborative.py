@@ -64,8 +64,8 @@ class LightFMRecommender(Recommender):
     num_threads : int or None
         LightFM's threads. With more than one thread its Hogwild updates make results vary between runs even
         with ``random_state``, so None means one thread when ``random_state`` is set (the same seed gives the
-        same model and rankings) and all cores otherwise. On Online Retail the full hybrid fit took 15.4 s with
-        one thread and 14.3 s with two on a loaded 2-core machine, at the same validation objective.
+        same model and rankings) and all cores otherwise. ``benchmarks/quality.py`` fits the Online Retail
+        hybrid in 18-26 s so (depending on the machine's load), against 17.7-24.1 s with two threads before.
     """
 
     def __init__(
