@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import typer
+import uvicorn
 from typer.testing import CliRunner
 
 from recommend_helpers import small_events
@@ -69,3 +72,37 @@ def test_recommend_table_and_unknown_user(trained: Path) -> None:
 def test_recommend_missing_model_is_an_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(_app(), ["recommend", str(tmp_path / "none"), "--user", "x"])
     assert result.exit_code in (1, 2)
+
+
+@pytest.mark.parametrize("where", ["out", "bundle", "run-out"])
+def test_every_bundle_command_accepts_the_same_directories(trained: Path, tmp_path: Path, where: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """train's --out, the bundle itself and run's --out (bundle in bundle/) work for serve and recommend."""
+    if where == "out":
+        given = trained
+    elif where == "bundle":
+        given = trained / "model"
+    else:
+        given = tmp_path / "run"
+        shutil.copytree(trained / "model", given / "bundle")
+    started: list[str] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(kwargs["port"]))
+    monkeypatch.setenv("SEGREC_BUNDLE", "")
+    result = CliRunner().invoke(_app(), ["serve", str(given), "--port", "8123"])
+    assert result.exit_code == 0, result.output
+    assert started == [8123]
+    assert Path(os.environ["SEGREC_BUNDLE"]).joinpath("manifest.json").is_file()
+    result = CliRunner().invoke(_app(), ["recommend", str(given), "--user", "nobody", "-k", "2", "--json"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("command", [["serve"], ["recommend", "--user", "x"]])
+def test_a_directory_without_a_bundle_names_the_command_that_builds_one(tmp_path: Path, command: list[str]) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for given, what in ((tmp_path / "none", "does not exist"), (empty, "holds no bundle")):
+        result = CliRunner().invoke(_app(), [command[0], str(given), *command[1:]])
+        assert result.exit_code == 1, result.output
+        message = " ".join(result.output.split())
+        assert what in message and "segrec train SOURCE --out" in message, message
+        assert "save_bundle" not in message

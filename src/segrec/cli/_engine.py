@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..engines import ENGINES, get_engine
+from ._bundle import RUN_BUNDLE_DIR
 
 console = Console(stderr=True)
 
@@ -99,11 +100,11 @@ def run(engine: Any, source: str, out: Path, *, segments_k: int | None, k: int, 
     labels = seg["segments"].select("user_id", "segment").toPandas()
     names = seg["profiles"]["segment_name"]
     labels["segment_name"] = names.reindex(labels["segment"]).to_numpy()
-    engine.train(events, out, segments=labels, seed=seed, k=k, bundle_dir="bundle", segmenter=seg["model"],
+    engine.train(events, out, segments=labels, seed=seed, k=k, bundle_dir=RUN_BUNDLE_DIR, segmenter=seg["model"],
                  profiles=seg["profiles"])
     report = build_report(out)
     console.print(f"[green]done[/] (spark engine): {len(seg['profiles'])} segments; not evaluated against the "
                   "baselines (a local stage: `segrec evaluate`)")
     print_outputs(console, out, (("segments", "segments.csv"), ("recommendations", "recommendations.parquet"),
-                                 ("model bundle", "bundle")), report)
+                                 ("model bundle", RUN_BUNDLE_DIR)), report)
     return report

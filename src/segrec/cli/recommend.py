@@ -16,7 +16,7 @@ from ..bundle import load_bundle
 from ..columns import Columns
 from ..exceptions import InputError
 from ..recommend.hybrid import HybridRecommender
-from ..recommend.training import MODEL_DIR
+from ._bundle import resolve_bundle
 from ._errors import user_errors
 
 console = Console()
@@ -28,7 +28,8 @@ class Mode(StrEnum):
 
 
 def recommend(
-    model_dir: Annotated[Path, typer.Argument(help="Output directory of `segrec train` (or its model/ bundle).")],
+    model_dir: Annotated[Path, typer.Argument(help="A bundle, or the --out directory of `segrec train` or `segrec run`.",
+                                               show_default=False)],
     user: Annotated[str, typer.Option("--user", "-u", help="Customer id.")],
     k: Annotated[int, typer.Option("-k", "--k", help="Number of recommendations.")] = 10,
     mode: Annotated[Mode, typer.Option(help="discover: only new products; buy-again: bought ones compete.")] = (
@@ -39,8 +40,7 @@ def recommend(
     with user_errors():
         if k < 1:
             raise InputError(f"k must be >= 1, got {k}")
-        root = model_dir / MODEL_DIR if (model_dir / MODEL_DIR).is_dir() else model_dir
-        model = load_bundle(root, expected=HybridRecommender).recommender
+        model = load_bundle(resolve_bundle(model_dir), expected=HybridRecommender).recommender
         assert isinstance(model, HybridRecommender)
         known = model.dataset_.user_index([user])[0] >= 0
         if known:

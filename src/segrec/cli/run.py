@@ -24,6 +24,7 @@ from ..exceptions import InputError
 from ..pipeline_segment import run_segmentation
 from ..recommend.training import RECOMMENDATIONS_FILE, segment_labels, train_recommender
 from ..report import build_report
+from ._bundle import RUN_BUNDLE_DIR as BUNDLE_DIR
 from ._common import (
     FormatOpt,
     MapFileOpt,
@@ -39,7 +40,6 @@ from ._errors import user_errors
 
 console = Console()
 
-BUNDLE_DIR = "bundle"
 EVALUATION_FILE = "evaluation.json"
 STAGES = ("validate", "segment", "evaluate", "train", "report")
 

@@ -18,13 +18,15 @@ from rich.console import Console
 from uvicorn.config import LOGGING_CONFIG
 
 from ..bundle import verify_bundle
+from ._bundle import resolve_bundle
 from ._errors import user_errors
 
 console = Console(stderr=True)
 
 
 def serve(
-    bundle: Annotated[Path, typer.Argument(help="Bundle directory (written by save_bundle / segrec train).")],
+    bundle: Annotated[Path, typer.Argument(help="A bundle, or the --out directory of `segrec train` or `segrec run`.",
+                                           show_default=False)],
     host: Annotated[str, typer.Option(help="Interface to bind; keep 127.0.0.1 unless behind a proxy.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the bundle).")] = 1,
@@ -32,6 +34,7 @@ def serve(
 ) -> None:
     """Serve recommendations and segments over HTTP (OpenAPI docs at /docs); SIGHUP reloads the bundle."""
     with user_errors():
+        bundle = resolve_bundle(bundle)
         manifest = verify_bundle(bundle)
     console.print(f"serving bundle {bundle} (created {manifest.get('created_at')}, "
                   f"data {manifest.get('data_fingerprint')}) on http://{host}:{port}")
