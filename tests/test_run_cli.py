@@ -61,3 +61,27 @@ def test_same_seed_same_segments_and_recommendations(source: Path, tmp_path: Pat
     for name in ("recommendations.parquet",):
         pd.testing.assert_frame_equal(pd.read_parquet(first / name), pd.read_parquet(second / name))
     pd.testing.assert_frame_equal(pd.read_csv(first / "segments.csv"), pd.read_csv(second / "segments.csv"))
+
+
+def test_too_few_customers_writes_what_it_can_and_says_what_it_skipped(tmp_path: Path) -> None:
+    source = tmp_path / "three.csv"
+    source.write_text("user_id,product_id,purchase_date,price\nA,p1,2024-01-01,3.5\nB,p2,2024-01-02,4\n"
+                      "C,p1,2024-01-03,5\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(source), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "skipped segment: 3 customers found; segmentation needs at least 4" in said
+    assert "skipped evaluate:" in said and "no segments" in said
+    for name in ("validation.json", "events.parquet", "recommendations.parquet", "report.html"):
+        assert (out / name).exists(), name
+    assert not (out / "segments.parquet").exists()
+    verify_bundle(out / "bundle")
+    assert set(json.loads((out / "run.json").read_text())["skipped"]) == {"segment", "evaluate"}
+    text = unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (out / "report.html").read_text())))
+    assert "Segmentation was skipped: 3 customers found" in text
+    assert pd.read_parquet(out / "recommendations.parquet")[C.User].nunique() == 3
+
+    result = CliRunner().invoke(app, ["segment", str(source), "--out", str(tmp_path / "seg")])
+    assert result.exit_code == 2
+    assert "3 customers found; segmentation needs at least 4" in " ".join(result.output.split())

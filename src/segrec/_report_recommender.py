@@ -38,6 +38,8 @@ def recommender_section(run: RunDir) -> dict[str, Any]:
     """Every model's held-out metrics, the chart, the split in words and the lift over the best-sellers list."""
     report = run.json("evaluation.json")
     if report is None or not report.get("models"):
+        if run.skipped("evaluate"):
+            return {"available": False, "missing": f"The evaluation was skipped: {run.skipped('evaluate')}"}
         return {"available": False, "missing": "This run was not evaluated (no evaluation.json), so there is no "
                                                "comparison with the baselines. To add it, run `segrec evaluate "
                                                f"SOURCE --json {run.out / 'evaluation.json'}`, then `segrec report "

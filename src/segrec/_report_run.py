@@ -54,6 +54,11 @@ class RunDir:
                 self._read[name] = None
         return self._read[name]
 
+    def skipped(self, stage: str) -> str | None:
+        """Why ``segrec run`` skipped ``stage`` (recorded in run.json), or None."""
+        reasons = (self.json("run.json") or {}).get("skipped") or {}
+        return reasons.get(stage) if isinstance(reasons, dict) else None
+
     def png(self, name: str) -> str | None:
         try:
             return data_uri((self.out / name).read_bytes())

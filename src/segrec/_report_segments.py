@@ -41,7 +41,9 @@ def segmentation_section(run: RunDir) -> dict[str, Any]:
     """Segment profiles, the choice of k, stability, the figures and the RFM view (or what is missing)."""
     report = run.json("segmentation.json")
     if report is None:
-        return {"available": False, "missing": "This run has no segmentation (segmentation.json)."}
+        why = run.skipped("segment")
+        return {"available": False, "missing": f"Segmentation was skipped: {why}" if why else
+                "This run has no segmentation (segmentation.json)."}
     segments = run.parquet("segments.parquet")
     profiles = report.get("profiles") or []
     rfm_of = _main_rfm_group(segments)

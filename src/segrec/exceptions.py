@@ -36,6 +36,18 @@ class RowError(InputError):
         super().__init__(f"row {row}, column {column!r}: {reason} (value: {value!r})")
 
 
+class TooFewCustomersError(InputError):
+    """Too few customers to segment: how many were found and how many segmentation needs."""
+
+    def __init__(self, found: int, needed: int, ks: list[int]) -> None:
+        self.found, self.needed = found, needed
+        super().__init__(
+            f"{found} customer{'s' if found != 1 else ''} found; segmentation needs at least {needed}: K-Means is "
+            f"compared over at least two numbers of segments (k = {ks[0]} and {ks[1]}) and each k needs more "
+            "customers than segments. Add more purchase history; `segrec run` goes on without segments."
+        )
+
+
 class NotFittedError(ValueError, AttributeError):
     """A method that needs a fitted model was called before ``fit`` (same bases as scikit-learn's)."""
 

@@ -27,7 +27,7 @@ from rich.progress import Progress
 from ._atomic import atomic_path, atomic_write_text
 from ._json import to_jsonable
 from .columns import Columns
-from .exceptions import InputError
+from .exceptions import InputError, TooFewCustomersError
 from .features import CustomerFeatures, build_customer_features
 from .profiles import relative_means, segment_profiles
 from .rfm import rfm_table
@@ -67,6 +67,9 @@ def run_segmentation(
     """Segment the customers of ``events`` and, when ``out_dir`` is given, write all outputs there."""
     built = build_customer_features(events, analysis_date=analysis_date)
     X = built.frame
+    swept = sorted(set(ks))
+    if len(swept) >= 2 and len(X) <= swept[1]:  # fewer than two k values to compare
+        raise TooFewCustomersError(len(X), swept[1] + 1, swept[:2])
     ks = [c for c in ks if c < len(X)]
     if k is not None and not 1 <= k <= len(X):
         raise InputError(f"--k {k} is not between 1 and the number of customers ({len(X)})")

@@ -8,6 +8,7 @@ Each stage only reads what the stages before it produced, so data flows one way.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,17 +16,19 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from .._atomic import atomic_path
 from ..evaluation.runner import MODES, evaluate_modes
 from ..evaluation.splits import Split, default_cutoff, temporal_split
-from ..exceptions import InputError
+from ..exceptions import InputError, TooFewCustomersError
 from ..pipeline_segment import run_segmentation
 from ..recommend.training import RECOMMENDATIONS_FILE, segment_labels, train_recommender
 from ..report import build_report
 from ._bundle import RUN_BUNDLE_DIR as BUNDLE_DIR
 from ._common import (
+    RUN_FILE,
     FormatOpt,
     MapFileOpt,
     MapOpt,
@@ -115,6 +118,7 @@ def run(
         out.mkdir(parents=True, exist_ok=True)
         write_run_options(out, segments_k=segments_k, k=k, seed=seed, cutoff=cutoff, skip_evaluation=skip_evaluation)
         began = time.perf_counter()
+        skipped: dict[str, str] = {}  # stage -> why, when the data are too small for it
         columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn(
             "{task.completed}/{task.total}"), TimeElapsedColumn())
         with Progress(*columns, console=console) as bar:
@@ -126,25 +130,39 @@ def run(
             events = _validate_stage(source, out, format, map, map_file)
             bar.advance(task)
             stage("segment")
-            seg = run_segmentation(events, out, k=segments_k, seed=seed)
-            labels = segment_labels(seg.segments)
+            seg = labels = None
+            try:
+                seg = run_segmentation(events, out, k=segments_k, seed=seed)
+                labels = segment_labels(seg.segments)
+            except TooFewCustomersError as exc:
+                skipped["segment"] = str(exc)
             bar.advance(task)
             evaluation = None
             if not skip_evaluation:
                 stage("evaluate")
-                evaluation = _evaluation_stage(events, out, labels, k, cutoff,
-                                               lambda step, name: stage("evaluate", f"{step} {name}"))
+                try:
+                    evaluation = _evaluation_stage(events, out, labels, k, cutoff,
+                                                   lambda step, name: stage("evaluate", f"{step} {name}"))
+                except InputError as exc:  # the default cut-off leaves nothing to train or test on
+                    if cutoff is not None:  # the user's own --cutoff stays an error
+                        raise
+                    skipped["evaluate"] = f"the held-out evaluation needs purchases before and after a cut-off: {exc}"
             bar.advance(task)
             stage("train")
-            train_recommender(events, out, segments=seg.segments, seed=seed, k=k, bundle_dir=BUNDLE_DIR,
-                              segmenter=seg.model, profiles=seg.profiles, evaluation=_summary(evaluation, k),
+            train_recommender(events, out, segments=seg.segments if seg else None, seed=seed, k=k,
+                              bundle_dir=BUNDLE_DIR, segmenter=seg.model if seg else None,
+                              profiles=seg.profiles if seg else None, evaluation=_summary(evaluation, k),
                               epoch_callback=lambda epoch, score: stage("train", f"epoch {epoch}"))
             bar.advance(task)
+            if skipped:
+                write_json(out / RUN_FILE, {**json.loads((out / RUN_FILE).read_text()), "skipped": skipped})
             stage("report")
             report = build_report(out)
             bar.advance(task)
         console.print(f"[green]done[/] in {time.perf_counter() - began:.0f} s: {len(events):,} events, "
-                      f"{len(seg.profiles)} segments")
+                      + (f"{len(seg.profiles)} segments" if seg else "no segments"))
+        for name, why in skipped.items():
+            console.print(f"[yellow]skipped {name}:[/] {escape(why)}", highlight=False)
         print_outputs(console, out, (("segments", "segments.csv"), ("evaluation", EVALUATION_FILE),
                                      ("recommendations", RECOMMENDATIONS_FILE), ("model bundle", BUNDLE_DIR)), report)
 
