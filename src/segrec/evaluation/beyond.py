@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ..columns import Columns
+from ..recommend.content import product_text
 
 __all__ = ["catalogue_coverage", "intra_list_diversity", "item_text_vectors", "novelty"]
 
@@ -30,28 +31,34 @@ def catalogue_coverage(top_items: np.ndarray, n_items: int) -> float:
 def item_text_vectors(catalogue: pd.DataFrame) -> sp.csr_matrix:
     """L2-normalised TF-IDF rows of each product's name, category and description (rows follow item index).
 
-    Products without text get a zero row, i.e. similarity 0 to everything.
+    Only real text counts: the placeholders ingestion fills in for a shop that gave none (a name equal to the
+    product id, category "unknown", an empty description; see :func:`~segrec.recommend.content.product_text`)
+    say nothing about a product, so such a product gets a zero row, which :func:`intra_list_diversity` leaves out.
+    Counting them as text made every product of a shop without metadata "unknown", i.e. identical: diversity 0.
     """
-    text = pd.Series("", index=catalogue.index, dtype=object)
-    for column in (Columns.ItemName, Columns.Category, Columns.Description):
-        if column in catalogue:
-            text = text + " " + catalogue[column].fillna("").astype(str)
+    named = catalogue
+    if Columns.ItemName in catalogue and Columns.Item in catalogue:
+        name = catalogue[Columns.ItemName].astype("string")
+        named = catalogue.assign(**{Columns.ItemName: name.mask(name == catalogue[Columns.Item].astype("string"), "")})
+    text = product_text(named)
     vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True, token_pattern=r"(?u)\b[a-zA-Z]{2,}\b")
     try:
-        return sp.csr_matrix(vectorizer.fit_transform(text.str.lower()), dtype=np.float64)
+        return sp.csr_matrix(vectorizer.fit_transform(text), dtype=np.float64)
     except ValueError:  # no usable word at all
         return sp.csr_matrix((len(catalogue), 1), dtype=np.float64)
 
 
 def intra_list_diversity(top_items: np.ndarray, item_vectors: sp.csr_matrix) -> np.ndarray:
-    """Per user ``1 - mean pairwise cosine similarity`` of the listed items; NaN for lists of fewer than 2.
+    """Per user ``1 - mean pairwise cosine similarity`` of the listed items that have text (a non-zero row).
 
-    Uses ``sum_{i != j} v_i . v_j = |sum_i v_i|^2 - sum_i |v_i|^2``, so no k x k matrix is formed:
-    the cost is one sparse product over all lists.
+    NaN, i.e. undefined rather than 0 or 1, for a list with fewer than two such items: without text nothing
+    says whether two products are alike. Uses ``sum_{i != j} v_i . v_j = |sum_i v_i|^2 - sum_i |v_i|^2``,
+    so no k x k matrix is formed: the cost is one sparse product over all lists.
     """
     top_items = np.asarray(top_items, dtype=np.int64)
     n_users, k = top_items.shape
-    valid = top_items >= 0
+    has_text = np.diff(item_vectors.tocsr().indptr) > 0
+    valid = (top_items >= 0) & has_text[np.where(top_items >= 0, top_items, 0)]
     rows = np.repeat(np.arange(n_users), k)[valid.ravel()]
     picked = item_vectors[top_items[valid]]
     summer = sp.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(n_users, len(rows)))

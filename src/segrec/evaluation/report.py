@@ -85,7 +85,7 @@ def _value(metrics: dict[str, float | None], name: str) -> float:
 
 
 def _fmt(value: float, digits: int) -> str:
-    return "–" if math.isnan(value) else f"{value:.{digits}f}"
+    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"  # undefined, e.g. diversity without product text
 
 
 def _sortable(value: float) -> float:
