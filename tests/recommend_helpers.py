@@ -57,14 +57,16 @@ def with_forced_ranker(model: HybridRecommender) -> HybridRecommender:
     for tests of the ranker's scoring and state on data too small for ``fit`` to keep one."""
     import copy
 
-    from segrec.recommend._ranker import fit_ranker, sample_pool
-    from segrec.recommend._signals import validation_split
+    from segrec.recommend.hybrid.ranker import fit_ranker, sample_pool
+    from segrec.recommend.hybrid.signals import SIGNALS, raw_signals
+    from segrec.recommend.hybrid.validation import make_validation
 
     model = copy.copy(model)
-    split = validation_split(model.dataset_, 0.2)
-    users = np.flatnonzero(np.diff(split.targets.indptr))
-    inputs = model._ranker_inputs(split.train, users, model._ranker_signals())
-    pool = np.argsort(-model._weighted(inputs.z, (len(users), split.train.n_items)), axis=1, kind="stable")[:, :30]
-    rows, items, labels = sample_pool(pool, split.targets[users], 0)
+    split = make_validation(model.dataset_, None, "temporal", 0.2, seed=0)
+    users = np.flatnonzero(np.diff(split.new.indptr))
+    inputs = model._ranker_inputs(split.train, users, raw_signals(model, split.train, users, SIGNALS))
+    blend = model._weighted(inputs.z, model.weights_, (len(users), split.train.n_items))
+    pool = np.argsort(-blend, axis=1, kind="stable")[:, :30]
+    rows, items, labels = sample_pool(pool, split.new[users], 0)
     model.ranker_ = fit_ranker(inputs, rows, items, labels)
     return model

@@ -13,9 +13,16 @@ from segrec.columns import Columns as C
 from segrec.evaluation.metrics import auc_from_ranks, positive_ranks
 from segrec.exceptions import SegrecWarning
 from segrec.recommend import ContentRecommender, Dataset, HybridRecommender, LightFMRecommender
-from segrec.recommend._signals import validation_split
 from segrec.recommend._topk import top_k
-from segrec.recommend.hybrid import REASON_PEERS, REASON_POPULAR, REASON_REPEAT, REASON_SEGMENT, SIGNALS
+from segrec.recommend.hybrid import (
+    ALL_SIGNALS,
+    REASON_PEERS,
+    REASON_POPULAR,
+    REASON_REPEAT,
+    REASON_SEGMENT,
+    SIGNALS,
+)
+from segrec.recommend.hybrid.validation import make_validation
 
 REASONS = (REASON_PEERS, REASON_REPEAT, REASON_POPULAR)
 
@@ -68,8 +75,8 @@ def test_score_is_consistent_with_ranking(plain: HybridRecommender, dataset: Dat
     users = np.arange(10)
     items, _ = plain.recommend_idx(users, k=5)
     scores = plain.score(users, filter_seen=True)
-    if plain.ranker_ is None:  # discover scores are the blend's then
-        np.testing.assert_array_equal(scores, plain.score(users))
+    if plain.ranker_ is None:  # discover scores are the discover blend's then
+        np.testing.assert_array_equal(scores, plain._blend(users, discover=True))
     for row in range(len(users)):
         masked = scores[row].copy()
         masked[dataset.purchases[row].indices] = -np.inf
@@ -94,24 +101,30 @@ def test_buy_again_ranking_is_the_ranking_of_score(plain: HybridRecommender, dat
     np.testing.assert_allclose(values, expected_values, rtol=1e-5)
 
 
-def test_blend_is_tuned_on_a_validation_slice() -> None:
-    ds = Dataset.from_events(small_events(customers=400, products=60, seed=11))
-    model = fast_hybrid(mmr_lambda=1.0).fit(ds)
-    assert model.tuning_["tuned"] and model.tuning_["validation"]["kind"] == "temporal"
-    assert model.tuning_["objective_after"] >= model.tuning_["objective_before"]
-    assert set(model.weights_) == {*SIGNALS, "repeat"} and any(model.weights_[s] for s in SIGNALS)
-    fixed = fast_hybrid(tune=False).fit(ds)
-    assert fixed.weights_ == fixed._given_weights() and not fixed.tuning_["tuned"]
+def test_blend_is_tuned_per_mode_from_the_best_single_signal() -> None:
+    events = small_events(customers=400, products=60, seed=11)
+    ds = Dataset.from_events(events)
+    model = fast_hybrid(mmr_lambda=1.0).fit(ds, events=events)
+    tuning = model.tuning_
+    assert tuning["tuned"] and tuning["validation"]["protocol"] == "temporal"
+    for mode, signals in (("discover", SIGNALS), ("buy_again", ALL_SIGNALS)):
+        table = tuning[mode]
+        assert set(table["alone"]) == set(signals) and table["best_single"] in signals
+        assert table["objective_single"] == max(table["alone"].values())
+        assert table["objective_blend"] >= table["objective_single"]  # the search starts from the best part
+    assert set(model.weights_) == set(SIGNALS) and set(model.weights_again_) == set(ALL_SIGNALS)
+    fixed = fast_hybrid(tune=False, w_repeat=3.0).fit(ds)
+    assert not fixed.tuning_["tuned"] and fixed.weights_again_["repeat"] == 3.0 and fixed.weights_["item"] == 1.0
 
 
 def test_validation_slice_is_the_end_of_the_period(dataset: Dataset) -> None:
-    split = validation_split(dataset, 0.2)
-    train, targets = split.train, split.targets
+    split = make_validation(dataset, None, "temporal", 0.2, seed=0)
+    train, targets = split.train, split.new
     assert targets.nnz > 0 and not (train.purchases.multiply(targets)).nnz  # targets are not in the history
     assert train.purchases.nnz + targets.nnz <= dataset.purchases.nnz
     assert train.recency_days.data.min() >= 1.0 and train.recency_days.nnz == train.purchases.nnz
-    random = validation_split(replace(dataset, recency_days=None), 0.2, seed=1)
-    assert random.description["kind"] == "random" and random.targets.nnz > 0
+    random = make_validation(replace(dataset, recency_days=None), None, "random", 0.2, seed=1)
+    assert random.description["protocol"] == "random" and random.new.nnz > 0
 
 
 def test_content_looked_up_in_dataset_item_order() -> None:

@@ -11,9 +11,9 @@ from recommend_helpers import fast_hybrid, round_trip, with_forced_ranker
 from segrec.columns import Columns as C
 from segrec.datasets import generate_shop
 from segrec.recommend import Dataset, HybridRecommender
-from segrec.recommend._ranker import RankerInputs, _rows, fit_ranker, sample_pool
-from segrec.recommend._signals import ranking_objective
 from segrec.recommend._topk import top_k
+from segrec.recommend.hybrid.ranker import RankerInputs, _rows, fit_ranker, sample_pool
+from segrec.recommend.hybrid.tuning import ranking_objective
 
 
 def _taste_case(n_users: int = 300, n_items: int = 40, seed: int = 0) -> tuple[RankerInputs, sp.csr_matrix]:
@@ -82,7 +82,7 @@ def ranked(shop: Dataset) -> HybridRecommender:
 
 
 def test_ranker_is_kept_when_it_beats_the_blend_on_held_out_users(ranked: HybridRecommender) -> None:
-    report = ranked.tuning_["ranker"]
+    report = ranked.tuning_["discover"]["ranker"]
     assert ranked.ranker_ is not None and report["kept"]
     assert report["objective_ranker"] > report["objective_blend"]
     assert any(name.startswith("word:") for name in ranked.ranker_.names)
@@ -91,15 +91,15 @@ def test_ranker_is_kept_when_it_beats_the_blend_on_held_out_users(ranked: Hybrid
 def test_ranker_is_dropped_when_it_does_not_help() -> None:
     small = Dataset.from_events(generate_shop(customers=400, products=60, months=3, seed=11).events)
     model = fast_hybrid().fit(small)
-    assert model.ranker_ is None and not model.tuning_["ranker"]["kept"]
-    assert fast_hybrid(rank=False).fit(small).tuning_.get("ranker") is None
+    assert model.ranker_ is None and not model.tuning_["discover"]["ranker"]["kept"]
+    assert fast_hybrid(rank=False).fit(small).tuning_["discover"].get("ranker") is None
 
 
 def test_discover_reorders_the_blends_pool_and_buy_again_is_the_blend(ranked: HybridRecommender,
                                                                        shop: Dataset) -> None:
     users = np.arange(200)
     items, _ = ranked.recommend_idx(users, k=10)
-    blend = ranked.score(users)
+    blend = ranked._blend(users, discover=True)
     blend[shop.purchases[users].nonzero()] = -np.inf
     pool, _ = top_k(blend, ranked.pool_size)
     assert all(set(items[r]) <= set(pool[r]) for r in range(len(users)))
@@ -136,7 +136,7 @@ def test_discover_score_ranks_as_recommended_and_drives_the_harness_auc(ranked: 
     users = np.arange(300)
     items, values = ranked.recommend_idx(users, k=10)
     discover = ranked.score(users, filter_seen=True)
-    blend = ranked.score(users)
+    blend = ranked._blend(users, discover=True)
     assert np.isfinite(discover).all()
     masked = discover.copy()
     masked[shop.purchases[users].nonzero()] = -np.inf
@@ -153,4 +153,4 @@ def test_discover_score_ranks_as_recommended_and_drives_the_harness_auc(ranked: 
     np.testing.assert_array_equal(harness.toarray(), positive_ranks(discover, relevant, exclude).toarray())
     assert np.nanmean(auc_from_ranks(harness)) != np.nanmean(auc_from_ranks(positive_ranks(blend, relevant, exclude)))
     np.testing.assert_array_equal(_ranks(ranked, users, relevant, None).toarray(),
-                                  positive_ranks(blend, relevant).toarray())  # buy-again: the blend, as before
+                                  positive_ranks(ranked.score(users), relevant).toarray())  # buy-again: its blend

@@ -44,6 +44,12 @@ MapFileOpt = Annotated[
     Path | None,
     typer.Option("--map-file", help='TOML file whose "columns" table maps "Source Name" = "user_id".'),
 ]
+ValidationOpt = Annotated[
+    str | None,
+    typer.Option("--validation", help="How the hybrid draws its tuning slice: temporal (the last period), random "
+                 "(a share of each customer's products), last-n (each customer's last order) or auto. Default: "
+                 "evaluate mirrors its split; train/run use auto (temporal unless the dates cannot carry it)."),
+]
 StrictOpt = Annotated[
     bool,
     typer.Option("--strict", help="Stop with exit code 2 at the first bad row instead of rejecting it."),
@@ -103,3 +109,22 @@ def print_outputs(console: Console, out: Path, outputs: tuple[tuple[str, str], .
         if (out / name).exists():
             console.print(f"  {what:<16}{escape(str(out / name))}")
     console.print(f"  {'report':<16}[bold]{escape(str(report))}[/]")
+
+
+def print_tuning(console: Console, result: Any) -> None:
+    """How each self-tuning model of an evaluation result drew its validation slice and what it chose there."""
+    from ..recommend.hybrid.tuning import describe_tuning  # late: the CLI starts without the models
+
+    mode = "buy_again" if getattr(result, "mode", "discover") == "buy-again" else "discover"
+    for model in getattr(result, "models", []):
+        if model.tuning:
+            console.print(f"[bold]{escape(model.name)}[/]: {escape(describe_tuning(model.tuning, mode))}",
+                          highlight=False)
+
+
+def print_model_tuning(console: Console, tuning: dict[str, Any]) -> None:
+    """What a trained hybrid chose on its validation slice, one line per mode."""
+    from ..recommend.hybrid.tuning import describe_tuning  # late: the CLI starts without the models
+
+    for mode, label in (("discover", "discover"), ("buy_again", "buy-again")):
+        console.print(f"[bold]{label}[/]: {escape(describe_tuning(tuning, mode))}", highlight=False)

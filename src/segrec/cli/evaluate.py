@@ -25,7 +25,7 @@ from ..evaluation import (
     temporal_split,
 )
 from ..exceptions import InputError
-from ._common import FormatOpt, MapFileOpt, MapOpt, load_source
+from ._common import FormatOpt, MapFileOpt, MapOpt, ValidationOpt, load_source, print_tuning
 from ._engine import EngineOpt, SparkConfOpt, SparkMasterOpt
 from ._errors import user_errors
 
@@ -49,6 +49,7 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     in_sample: Annotated[bool, typer.Option(help="Also compute the original project's in-sample P@5 and AUC.")] = False,
     segments: Annotated[int, typer.Option(help="K-Means segments for segment popularity; 0: none.")] = 5,
+    validation: ValidationOpt = None,
     format: FormatOpt = None,
     map: MapOpt = None,
     map_file: MapFileOpt = None,
@@ -76,9 +77,10 @@ def evaluate(
 
             result = evaluate_modes(the_split.train, the_split.test, names, k, (mode,), user_segments,
                                     split_description=the_split.description, in_sample=in_sample,
-                                    callback=step)[mode]
+                                    callback=step, validation=validation)[mode]
         result.data.update(fingerprint)
         Console(width=max(console.width, TABLE_WIDTH)).print(rich_table(result))
+        print_tuning(console, result)
         if json_out is not None:
             payload: dict[str, Any] = result.to_dict()
             json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,9 @@ from ._common import (
     MapFileOpt,
     MapOpt,
     SourceArg,
+    ValidationOpt,
     load_source,
+    print_model_tuning,
     print_outputs,
     write_json,
     write_run_options,
@@ -102,6 +104,7 @@ def run(
                                                "last purchase.")] = None,
     skip_evaluation: Annotated[bool, typer.Option("--skip-evaluation", help="Do not evaluate against the "
                                                   "baselines (faster).")] = False,
+    validation: ValidationOpt = None,
     engine: EngineOpt = "local",
     spark_master: SparkMasterOpt = "local[*]",
     spark_conf: SparkConfOpt = None,
@@ -116,7 +119,8 @@ def run(
                         format=format, map=map, map_file=map_file)
             return
         out.mkdir(parents=True, exist_ok=True)
-        write_run_options(out, segments_k=segments_k, k=k, seed=seed, cutoff=cutoff, skip_evaluation=skip_evaluation)
+        write_run_options(out, segments_k=segments_k, k=k, seed=seed, cutoff=cutoff, skip_evaluation=skip_evaluation,
+                          validation=validation)
         began = time.perf_counter()
         skipped: dict[str, str] = {}  # stage -> why, when the data are too small for it
         columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn(
@@ -149,7 +153,8 @@ def run(
                     skipped["evaluate"] = f"the held-out evaluation needs purchases before and after a cut-off: {exc}"
             bar.advance(task)
             stage("train")
-            train_recommender(events, out, segments=seg.segments if seg else None, seed=seed, k=k,
+            model = train_recommender(events, out, segments=seg.segments if seg else None, seed=seed, k=k,
+                              validation=validation or "auto",
                               bundle_dir=BUNDLE_DIR, segmenter=seg.model if seg else None,
                               profiles=seg.profiles if seg else None, evaluation=_summary(evaluation, k),
                               epoch_callback=lambda epoch, score: stage("train", f"epoch {epoch}"))
@@ -161,6 +166,7 @@ def run(
             bar.advance(task)
         console.print(f"[green]done[/] in {time.perf_counter() - began:.0f} s: {len(events):,} events, "
                       + (f"{len(seg.profiles)} segments" if seg else "no segments"))
+        print_model_tuning(console, model.tuning_)
         for name, why in skipped.items():
             console.print(f"[yellow]skipped {name}:[/] {escape(why)}", highlight=False)
         print_outputs(console, out, (("segments", "segments.csv"), ("evaluation", EVALUATION_FILE),

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..exceptions import InputError
 from ..recommend.training import MODEL_DIR, RECOMMENDATIONS_FILE, train_recommender
-from ._common import FormatOpt, MapFileOpt, MapOpt, SourceArg, load_source
+from ._common import FormatOpt, MapFileOpt, MapOpt, SourceArg, ValidationOpt, load_source, print_model_tuning
 from ._engine import EngineOpt, SparkConfOpt, SparkMasterOpt
 from ._errors import user_errors
 
@@ -38,6 +38,7 @@ def train(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the LightFM part.")] = 42,
     k: Annotated[int, typer.Option("-k", "--k", help="Recommendations per customer in the output file.")] = 10,
+    validation: ValidationOpt = None,
     format: FormatOpt = None,
     map: MapOpt = None,
     map_file: MapFileOpt = None,
@@ -66,10 +67,11 @@ def train(
                 progress.update(task, completed=epoch, description=f"(P@10 {score:.3f})" if score is not None else "")
 
             model = train_recommender(events, out, segments=_read_segments(segments), seed=seed, k=k,
-                                      epoch_callback=on_epoch)
+                                      epoch_callback=on_epoch, validation=validation or "auto")
         ds = model.dataset_
         console.print(f"fitted on {ds.n_users:,} customers x {ds.n_items:,} products "
                       f"(LightFM best epoch {model.cf_.best_epoch_}) in {time.perf_counter() - began:.1f} s")
+        print_model_tuning(console, model.tuning_)
         console.print(f"wrote {escape(str(out / MODEL_DIR))}/ and {escape(str(out / RECOMMENDATIONS_FILE))}")
 
 

@@ -29,6 +29,7 @@ from ..columns import Columns
 from ..exceptions import InputError
 from ..recommend.base import DEFAULT_CHUNK, Recommender
 from ..recommend.data import Dataset
+from ..recommend.holdout import PROTOCOLS, infer_protocol
 from ..recommend.registry import MODES, model_config, model_from_config, models_for_mode
 from .beyond import catalogue_coverage, intra_list_diversity, item_text_vectors, novelty
 from .metrics import auc_from_ranks, positive_ranks, reciprocal_rank_from_ranks, topk_metrics
@@ -52,6 +53,7 @@ class ModelResult:
     fit_seconds: float
     score_seconds: float
     in_sample: dict[str, float | None] | None = None
+    tuning: dict[str, Any] | None = None  # what a self-tuning model chose on its own validation slice, and why
 
 
 @dataclass
@@ -94,7 +96,7 @@ def evaluate(
 
     ``models`` are registry names or ``{"name", "params"}`` configs; by default every available model that
     applies to ``mode`` (``segment_popularity`` only when ``segments``, user id -> segment, is given).
-    ``options``: ``split_description``, ``in_sample``, ``callback`` (see :func:`evaluate_modes`).
+    ``options``: ``split_description``, ``in_sample``, ``callback``, ``validation`` (see :func:`evaluate_modes`).
     """
     return evaluate_modes(train_events, test_events, models, k, (mode,), segments, **options)[mode]
 
@@ -110,16 +112,22 @@ def evaluate_modes(
     split_description: dict[str, Any] | None = None,
     in_sample: bool = False,
     callback: Callback | None = None,
+    validation: str | None = None,
 ) -> dict[str, EvaluationResult]:
     """Like :func:`evaluate` for several modes, fitting each model once (a fit does not depend on the mode).
 
     ``callback(stage, model_name)`` is called with stage ``"fit"``, ``"score"`` and ``"done"`` (for progress bars).
+    Models that tune themselves on a validation slice (a ``validation`` parameter left at ``"auto"``) draw it
+    the way this evaluation's test set was drawn: ``validation`` when given, else the protocol of
+    ``split_description["method"]`` (two files: inferred from their dates, see
+    :func:`~segrec.recommend.holdout.infer_protocol`), recorded in the result's ``split["validation"]``.
     """
     if k < 1:
         raise InputError(f"k must be >= 1, got {k}")
     for mode in modes:
         models_for_mode(mode)  # validates the mode
     plan = _plan(models, modes, segments is not None)
+    protocol = _protocol(split_description or {}, train_events, test_events, validation)
     dataset = Dataset.from_events(train_events, segments=segments)
     truths = {mode: _truth(dataset, test_events, mode) for mode in modes}
     if all(len(t.users) == 0 for t in truths.values()):
@@ -129,6 +137,8 @@ def evaluate_modes(
     notify = callback or (lambda stage, name: None)
     for spec, spec_modes in plan:
         model = model_from_config(spec)
+        if model.get_params().get("validation") == "auto" and protocol["protocol"] is not None:
+            model.set_params(validation=protocol["protocol"])
         name = model_config(model)["name"]
         notify("fit", name)
         fit_seconds = _fit(model, dataset, train_events)
@@ -136,14 +146,29 @@ def evaluate_modes(
         extra = _in_sample(model, dataset) if in_sample else None
         for mode in spec_modes:
             metrics, seconds = _score(model, truths[mode], k, dataset, vectors)
-            results[mode].append(ModelResult(name, model.get_params(), metrics, fit_seconds, seconds, extra))
+            results[mode].append(ModelResult(name, model.get_params(), metrics, fit_seconds, seconds, extra,
+                                             getattr(model, "tuning_", None)))
         notify("done", name)
-    description = {**(split_description or {}), "evaluated_users": {m: len(t.users) for m, t in truths.items()}}
+    description = {**(split_description or {}), "evaluated_users": {m: len(t.users) for m, t in truths.items()},
+                   "validation": protocol}
     data = {"train_sha256": events_fingerprint(train_events), "test_sha256": events_fingerprint(test_events),
             "n_users": dataset.n_users, "n_products": dataset.n_items, "weighting": dataset.weighting}
     versions = package_versions()
     return {mode: EvaluationResult(description, k, mode, results[mode], data=data, versions=versions)
             for mode in modes}
+
+
+def _protocol(split: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, asked: str | None) -> dict[str, Any]:
+    """How self-tuning models should draw their validation slice to mirror this evaluation, and why."""
+    if asked is not None:
+        return {"protocol": asked, "reason": "asked for"}
+    method = split.get("method")
+    if method in PROTOCOLS:
+        return {"protocol": method, "reason": f"mirrors the {method} split"}
+    if method == "explicit":
+        protocol, reason = infer_protocol(train, test)
+        return {"protocol": protocol, "reason": f"inferred from the files: {reason}"}
+    return {"protocol": None, "reason": "no split method given: each model's own default"}
 
 
 def _plan(models: Sequence[ModelSpec] | None, modes: Sequence[str], has_segments: bool) -> list[tuple[ModelSpec, list[str]]]:

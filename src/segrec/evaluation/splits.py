@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..columns import Columns
 from ..exceptions import InputError
+from ..recommend.holdout import last_orders_mask, pair_index, random_pairs_mask
 
 __all__ = ["Split", "default_cutoff", "explicit_split", "last_n_split", "random_split", "temporal_split"]
 
@@ -43,14 +43,7 @@ def random_split(events: pd.DataFrame, test_fraction: float = 0.2, seed: int = 4
     if not 0.0 < test_fraction < 1.0:
         raise InputError(f"test_fraction must lie in (0, 1), got {test_fraction}")
     _require(events, (Columns.User, Columns.Item))
-    pairs = events[[Columns.User, Columns.Item]].astype(str).drop_duplicates()
-    rng = np.random.default_rng(seed)
-    pairs = pairs.assign(_key=rng.random(len(pairs)))
-    rank = pairs.groupby(Columns.User)["_key"].rank(method="first").to_numpy() - 1
-    size = pairs.groupby(Columns.User)[Columns.Item].transform("size").to_numpy()
-    n_test = np.minimum(np.round(size * test_fraction), size - 1)
-    held = pd.MultiIndex.from_frame(pairs.loc[rank < n_test, [Columns.User, Columns.Item]])
-    in_test = _pair_index(events).isin(held)
+    in_test = random_pairs_mask(events, test_fraction, seed)
     return _finish(events[~in_test], events[in_test],
                    {"method": "random", "test_fraction": test_fraction, "seed": seed})
 
@@ -86,20 +79,8 @@ def last_n_split(events: pd.DataFrame, n: int = 1) -> Split:
     Orders are ``order_id`` when present, else one order per user and day, and are ordered by their first
     purchase time. Splitting whole baskets avoids putting half of one checkout on each side.
     """
-    if n < 1:
-        raise InputError(f"n must be >= 1, got {n}")
     _require(events, (Columns.User, Columns.Item, Columns.Date))
-    user = events[Columns.User].astype(str)
-    if Columns.Order in events and events[Columns.Order].notna().all():
-        order = events[Columns.Order].astype(str)
-    else:
-        order = events[Columns.Date].dt.strftime("%Y-%m-%d")
-    keys = pd.DataFrame({"u": user, "o": order, "t": events[Columns.Date]})
-    first = keys.groupby(["u", "o"], sort=False)["t"].min().reset_index()
-    first["r"] = first.sort_values(["t", "o"]).groupby("u").cumcount(ascending=False)
-    first["size"] = first.groupby("u")["o"].transform("size")
-    held = first.loc[(first["r"] < n) & (first["size"] > n)]
-    in_test = pd.MultiIndex.from_arrays([user, order]).isin(pd.MultiIndex.from_frame(held[["u", "o"]]))
+    in_test = last_orders_mask(events, n)
     return _finish(events[~in_test], events[in_test], {"method": "last-n", "n": n})
 
 
@@ -117,7 +98,7 @@ def _finish(train: pd.DataFrame, test: pd.DataFrame, description: dict[str, Any]
     known_user = test[Columns.User].astype(str).isin(set(train[Columns.User].astype(str)))
     known_item = test[Columns.Item].astype(str).isin(set(train[Columns.Item].astype(str)))
     warm = test[known_user & known_item]
-    repeat = _pair_index(warm).isin(_pair_index(train))
+    repeat = pair_index(warm).isin(pair_index(train))
     description = {
         **description,
         "train_rows": len(train),
@@ -132,10 +113,6 @@ def _finish(train: pd.DataFrame, test: pd.DataFrame, description: dict[str, Any]
         "test_repeat_rows": int(repeat.sum()),
     }
     return Split(train.reset_index(drop=True), warm.reset_index(drop=True), description)
-
-
-def _pair_index(events: pd.DataFrame) -> pd.MultiIndex:
-    return pd.MultiIndex.from_arrays([events[Columns.User].astype(str), events[Columns.Item].astype(str)])
 
 
 def _require(events: pd.DataFrame, columns: tuple[str, ...], name: str = "events") -> None:

@@ -21,13 +21,12 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from ..columns import Columns
 from ..exceptions import InputError
-from ._signals import segment_popularity
 from ._state import ArrayStateMixin
 from .base import Recommender
 from .collaborative import LightFMRecommender
 from .data import Dataset
+from .priors import HALF_LIFE_DAYS, recency_weights, segment_popularity
 
 __all__ = [
     "ALSRecommender",
@@ -99,13 +98,13 @@ class BuyAgainRecommender(Recommender):
     Meant for "buy again" mode: with bought products filtered out it is plain popularity.
     """
 
-    def __init__(self, *, half_life_days: float = 90.0) -> None:
+    def __init__(self, *, half_life_days: float = HALF_LIFE_DAYS) -> None:
         self.half_life_days = half_life_days
 
     def fit(self, dataset: Dataset, *, events: pd.DataFrame | None = None) -> Self:
         super().fit(dataset)
         if events is not None:
-            self.weights_ = _recency_weights(events, dataset, self.half_life_days)
+            self.weights_ = recency_weights(dataset, self.half_life_days, events)
         return self
 
     def _fit(self, dataset: Dataset) -> None:
@@ -139,19 +138,6 @@ class BuyAgainRecommender(Recommender):
         )
         model.dataset_ = dataset
         return model
-
-
-def _recency_weights(events: pd.DataFrame, dataset: Dataset, half_life_days: float) -> sp.csr_matrix:
-    """Sum over a (user, product)'s purchase lines of ``0.5 ** (age / half-life)``."""
-    rows = dataset.user_index(events[Columns.User].to_numpy())
-    cols = dataset.item_index(events[Columns.Item].to_numpy())
-    dates = pd.to_datetime(events[Columns.Date])
-    age_days = ((dates.max() - dates).dt.total_seconds() / 86400.0).to_numpy()
-    known = (rows >= 0) & (cols >= 0)
-    weights = np.power(0.5, age_days[known] / half_life_days).astype(np.float32)
-    matrix = sp.csr_matrix((weights, (rows[known], cols[known])), shape=(dataset.n_users, dataset.n_items))
-    matrix.sum_duplicates()
-    return matrix
 
 
 class _FactorRecommender(ArrayStateMixin, Recommender):

@@ -125,6 +125,7 @@ class Dataset:
         click_weight: float = 0.0,
         segments: pd.Series | None = None,
         catalogue: pd.DataFrame | None = None,
+        like: Dataset | None = None,
     ) -> Dataset:
         """Build the dataset from a canonical event frame.
 
@@ -135,6 +136,9 @@ class Dataset:
         ``segments`` (user id -> segment) is kept as a user attribute for side features.
         ``catalogue`` may list products never bought (a new product with text), so content-based cold start
         can reach them; by default the catalogue is built from the events.
+        ``like`` reuses another dataset's id maps, catalogue, user attributes and weighting (events with ids it
+        does not know are dropped): a part of a dataset's events (e.g. a validation cut) then has the same
+        indices as the whole, so scores computed on one line up with the other.
         """
         if weighting not in WEIGHTINGS:
             raise InputError(f"unknown weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
@@ -144,13 +148,19 @@ class Dataset:
         if events.empty:
             raise InputError("cannot build a dataset from zero events")
 
-        cat = _catalogue(events, catalogue)
-        users = IdMap.from_values(events[Columns.User])
-        items = IdMap.from_values(cat[Columns.Item])
-        cat = cat.set_index(Columns.Item).loc[items.external_ids].reset_index()
-
-        rows = users.to_internal(events[Columns.User].to_numpy())
-        cols = items.to_internal(events[Columns.Item].to_numpy())
+        if like is not None:
+            users, items, cat, weighting = like.users, like.items, like.catalogue, like.weighting
+            rows = users.to_internal(events[Columns.User].to_numpy())
+            cols = items.to_internal(events[Columns.Item].to_numpy())
+            known = (rows >= 0) & (cols >= 0)
+            events, rows, cols = events[known], rows[known], cols[known]
+        else:
+            cat = _catalogue(events, catalogue)
+            users = IdMap.from_values(events[Columns.User])
+            items = IdMap.from_values(cat[Columns.Item])
+            cat = cat.set_index(Columns.Item).loc[items.external_ids].reset_index()
+            rows = users.to_internal(events[Columns.User].to_numpy())
+            cols = items.to_internal(events[Columns.Item].to_numpy())
         shape = (len(users), len(items))
         counts = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=shape)
         counts.sum_duplicates()
@@ -180,7 +190,7 @@ class Dataset:
             interactions=interactions,
             purchases=counts,
             catalogue=cat,
-            user_attributes=_user_attributes(events, users, segments),
+            user_attributes=like.user_attributes if like is not None else _user_attributes(events, users, segments),
             weighting=weighting,
             recency_days=_recency_days(events, rows, cols, shape),
         )

@@ -33,7 +33,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "ease": (_BASELINES, "EASERecommender"),
     "content": ("segrec.recommend.content", "ContentRecommender"),
     "lightfm": ("segrec.recommend.collaborative", "LightFMRecommender"),
-    "hybrid": ("segrec.recommend.hybrid", "HybridRecommender"),
+    "hybrid": ("segrec.recommend.hybrid.model", "HybridRecommender"),
 }
 
 #: Evaluation modes: "discover" never recommends what the user bought in training; "buy-again" does.

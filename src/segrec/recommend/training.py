@@ -49,18 +49,20 @@ def train_recommender(
     segmenter: Any = None,
     profiles: pd.DataFrame | None = None,
     evaluation: Mapping[str, Any] | None = None,
+    validation: str = "auto",
 ) -> HybridRecommender:
     """Fit a :class:`HybridRecommender` on ``events``; write ``out_dir/<bundle_dir>/`` (a bundle) and
     ``out_dir/recommendations.parquet`` (top-``k`` discover-mode recommendations of every customer).
 
     ``segmenter``, ``profiles`` and ``evaluation`` go into the bundle as they are, so that the API can assign
-    new customers to segments and show the held-out figures of the model it serves."""
+    new customers to segments and show the held-out figures of the model it serves. ``validation`` is how the
+    hybrid draws its tuning slice (``auto``: the last period unless the dates cannot carry it)."""
     out = Path(out_dir)
     began = time.perf_counter()
     dataset = Dataset.from_events(events, segments=segment_labels(segments))
-    model = HybridRecommender(random_state=seed)
+    model = HybridRecommender(random_state=seed, validation=validation)
     model.epoch_callback = epoch_callback
-    model.fit(dataset)
+    model.fit(dataset, events=events)
     fit_seconds = time.perf_counter() - began
     recs = model.recommend(dataset.users.external_ids, k=k)
     save_bundle(out / bundle_dir, recommender=model, segmenter=segmenter, segments=segments, profiles=profiles,

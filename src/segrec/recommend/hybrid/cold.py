@@ -6,18 +6,21 @@ still leaves the trend prior. The reason of a recommended item names the stronge
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from ..columns import Columns
-from ._signals import standardise
-from .hybrid import REASON_PEERS, REASON_POPULAR, REASON_SEGMENT, REASON_SIMILAR
+from ...columns import Columns
+from ...exceptions import InputError, SegrecWarning
+from .._topk import top_k
+from .explain import REASON_PEERS, REASON_POPULAR, REASON_SEGMENT, REASON_SIMILAR
+from .signals import standardise
 
 if TYPE_CHECKING:
-    from .hybrid import HybridRecommender
+    from .model import HybridRecommender
 
 # Weight of the trend prior when something personal is known (it breaks ties among personal scores).
 PRIOR_WEIGHT = 0.3
@@ -67,3 +70,32 @@ def cold_scores(
         return REASON_PEERS if known else REASON_POPULAR
 
     return scores, reason
+
+
+def cold_frame(model: HybridRecommender, attributes: dict[str, Any] | None, product_ids: list[str] | None, k: int,
+               exclude: list[str] | None) -> pd.DataFrame:
+    """:meth:`HybridRecommender.recommend_cold`'s table: (rank, product_id, product_name, score, reason)."""
+    if k < 1:
+        raise InputError(f"k must be >= 1, got {k}")
+    dataset = model.dataset_
+    product_ids = [str(p) for p in (product_ids or [])]
+    idx = dataset.item_index(product_ids) if product_ids else np.array([], np.int64)
+    notes = []
+    unknown = [p for p, i in zip(product_ids, idx, strict=True) if i < 0]
+    if unknown:
+        notes.append(f"ignored unknown product id(s): {', '.join(unknown[:5])}")
+        warnings.warn(notes[-1], SegrecWarning, stacklevel=3)
+    scores, reason = cold_scores(model, attributes or {}, idx[idx >= 0])
+    excluded = dataset.item_index([str(p) for p in (product_ids if exclude is None else exclude)])
+    scores[excluded[excluded >= 0]] = -np.inf
+    items, values = top_k(scores[None, :], k)
+    items, values = items[0][items[0] >= 0], values[0][items[0] >= 0]
+    frame = pd.DataFrame({
+        Columns.Rank: np.arange(1, len(items) + 1, dtype=np.int64),
+        Columns.Item: dataset.items.to_external(items),
+        Columns.ItemName: dataset.catalogue[Columns.ItemName].to_numpy()[items].astype(object),
+        Columns.Score: values.astype(np.float64),
+        Columns.Reason: [reason(int(i)) for i in items],
+    })
+    frame.attrs["notes"] = notes
+    return frame
