@@ -141,6 +141,11 @@ def _option_args(options: dict[str, Any]) -> list[str]:
         args.append("--skip-evaluation")
     if options.get("engine") not in (None, "local"):
         args += ["--engine", str(options["engine"])]
+    for name in ("decimal", "encoding", "date_format", "sheet"):  # how the source was read, when not the default
+        if options.get(name) not in (None, "."):
+            args += ["--" + name.replace("_", "-"), str(options[name])]
+    if options.get("dayfirst"):
+        args.append("--dayfirst")
     return args
 
 

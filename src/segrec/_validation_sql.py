@@ -19,12 +19,28 @@ C = Columns
 
 # Text cells that mean "no value" besides empty ones (compared after trimming; all at most 4 characters).
 NA_TOKENS = ("NA", "N/A", "nan", "NaN", "NULL", "null", "None")
-# Date formats tried when a cell is not ISO 8601 (which DuckDB casts directly). Month-first US style first.
-DATE_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y")
+# Date formats tried when a cell is not ISO 8601 (which DuckDB casts directly). Month-first US style first;
+# DAYFIRST_FORMATS replace them with --dayfirst (01/02/2024 is 1 February, as European exports write it).
+DATE_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M",
+                "%d.%m.%Y")
+DAYFIRST_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M",
+                    "%d.%m.%Y", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y")
+# A number written with a decimal comma and '.' or ' ' grouping thousands: 1.234,50 or 1 234,50 (not 3.5).
+GROUPED_COMMA_NUMBER = r"[+-]?[0-9]{1,3}([. ][0-9]{3})+(,[0-9]*)?"
 TRUE_TOKENS = ("true", "t", "yes", "y", "1", "1.0")
 FALSE_TOKENS = ("false", "f", "no", "n", "0", "0.0")
 ID_COLUMNS = (C.User, C.Item, C.Order)
 RAW = "__raw"
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """How numbers and dates are written in text cells: ``decimal`` "." or ","; the date formats tried, in
+    order (``first``: before the ISO 8601 cast, for a format the user named)."""
+
+    decimal: str = "."
+    date_formats: tuple[str, ...] = DATE_FORMATS
+    first: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,15 +99,22 @@ def _clean(canon: str, ref: str, k: str) -> str:
     )
 
 
-def _parse(canon: str, x: str, k: str) -> str:
+def _parse(canon: str, x: str, k: str, text: TextFormat) -> str:
     """Stage 2: the parsed value (DOUBLE for numbers, TIMESTAMP_NS, BOOLEAN, VARCHAR)."""
     if canon == C.Date:
         if k == "time":
             return f"CAST({x} AS TIMESTAMP_NS)"
-        fmts = f"[{lit(DATE_FORMATS)}]"
-        return f"COALESCE(TRY_CAST({x} AS TIMESTAMP_NS), CAST(try_strptime(trim({x}), {fmts}) AS TIMESTAMP_NS))"
+        iso = f"TRY_CAST({x} AS TIMESTAMP_NS)"
+        listed = f"CAST(try_strptime(trim({x}), [{lit(text.date_formats)}]) AS TIMESTAMP_NS)"
+        return f"COALESCE({listed}, {iso})" if text.first else f"COALESCE({iso}, {listed})"
     if canon in NUMBER_COLUMNS:
-        return f"CAST({x} AS DOUBLE)" if k in ("number", "bool") else f"TRY_CAST({x} AS DOUBLE)"
+        if k in ("number", "bool"):
+            return f"CAST({x} AS DOUBLE)"
+        if text.decimal == ",":  # 3,50 -> 3.50; 1.234,50 -> 1234.50 (grouping only in the grouped pattern)
+            grouped = f"regexp_full_match(trim({x}), '{GROUPED_COMMA_NUMBER}')"
+            x = (f"CASE WHEN {grouped} THEN replace(replace(replace(trim({x}), '.', ''), ' ', ''), ',', '.') "
+                 f"ELSE replace({x}, ',', '.') END")
+        return f"TRY_CAST({x} AS DOUBLE)"
     if canon == C.AbandonedCart:
         if k in ("bool", "number"):
             return f"CAST({x} AS BOOLEAN)"
@@ -146,7 +169,8 @@ def _filled() -> dict[str, str]:
 
 
 def build_query(
-    source_sql: str, columns: Mapping[str, str], source_of: Mapping[str, str], checks: Sequence[Check]
+    source_sql: str, columns: Mapping[str, str], source_of: Mapping[str, str], checks: Sequence[Check],
+    text: TextFormat = TextFormat(),
 ) -> str:
     """The one query over ``source_sql`` (whose ``columns`` map names to DuckDB types).
 
@@ -158,7 +182,7 @@ def build_query(
     mapped = {c: s for c, s in source_of.items() if s in src}
     srcs = ", ".join(src.values())
     clean = ", ".join(f"{_clean(c, src[s], kinds[s])} AS __x_{c}" for c, s in mapped.items())
-    parse = ", ".join(f"{_parse(c, f'__x_{c}', kinds[s])} AS __p_{c}" for c, s in mapped.items())
+    parse = ", ".join(f"{_parse(c, f'__x_{c}', kinds[s], text)} AS __p_{c}" for c, s in mapped.items())
     typed = []
     for c in C.Canonical:
         if c in mapped:

@@ -15,6 +15,10 @@ class InputError(SegrecError, ValueError):
     """The user's input (file, table, argument) cannot be used as given."""
 
 
+class EncodingError(InputError):
+    """A text source is not in the encoding it was read with (UTF-8 unless ``--encoding`` says otherwise)."""
+
+
 class MissingColumnError(InputError):
     """A required canonical column is absent from the source table."""
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,7 @@ class IngestReport:
     duplicate_rows: int | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    suggestions: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON types only)."""
@@ -98,3 +100,40 @@ class IngestReport:
             notes=list(source.notes),
             seconds=round(seconds, 3),
         )
+
+
+# ------------------------------------------------------------------------------------------------ suggestions
+SAMPLE = 200  # rejected cells looked at per reason
+_DECIMAL_COMMA = re.compile(r"\s*[+-]?[0-9][0-9. ]*,[0-9]+\s*")
+_DAY_MONTH = re.compile(r"\s*([0-9]{1,2})[/.-]([0-9]{1,2})[/.-][0-9]{2,4}\b.*")
+
+
+def suggest(rejects: pd.DataFrame, source_of: Mapping[str, str], rows_read: int, *, decimal: str = ".",
+            dayfirst: bool = False, date_format: str | None = None) -> list[str]:
+    """Options that would have read the rejected cells, from what they look like (``3,50``: ``--decimal ,``;
+    ``13/02/2024``: ``--dayfirst``; other dates: ``--date-format``). Options already given are not suggested."""
+    if rejects.empty:
+        return []
+    out = []
+    for reason, n in rejects[C.RejectReason].value_counts().items():
+        column = reason.partition(":")[2] if reason.startswith("unparsable_number:") else (
+            C.Date if reason == "unparsable_date" else None)
+        if column is None or source_of.get(column) not in rejects:
+            continue
+        values = rejects.loc[rejects[C.RejectReason] == reason, source_of[column]].dropna().head(SAMPLE).astype(str)
+        if values.empty:
+            continue
+        how = f"every {column}" if n == rows_read else f"{n:,} of {rows_read:,} rows: the {column}"
+        example = values.iloc[0]
+        if column != C.Date:
+            if decimal == "." and values.str.fullmatch(_DECIMAL_COMMA).mean() >= 0.8:
+                out.append(f"{how} failed to parse (e.g. {example!r}); it looks like decimal commas: try --decimal ,")
+            continue
+        parts = values.str.extract(_DAY_MONTH).dropna().astype(int)
+        if not dayfirst and date_format is None and len(parts) and (parts[0] > 12).any():
+            out.append(f"{how} failed to parse (e.g. {example!r}); the day comes first: try --dayfirst (dates "
+                       "already read may have been taken month first)")
+        elif date_format is None:
+            out.append(f"{how} failed to parse (e.g. {example!r}); name the format with --date-format, in "
+                       "strptime codes (e.g. '%d.%m.%Y %H:%M')")
+    return out

@@ -14,6 +14,8 @@ and ``online-retail`` (the UCI Online Retail file, see :mod:`segrec.adapters.onl
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,12 +24,21 @@ import duckdb
 import pandas as pd
 
 from ._db_readers import hide_password, read_duckdb, read_postgresql
-from ._file_readers import Source, existing_file, read_csv, read_frame, read_parquet, read_xlsx
-from .exceptions import InputError, RejectedRowsWarning
+from ._file_readers import (
+    LEGACY_ENCODINGS,
+    Source,
+    encoding_note,
+    existing_file,
+    read_csv,
+    read_frame,
+    read_parquet,
+    read_xlsx,
+)
+from .exceptions import EncodingError, InputError, RejectedRowsWarning
 from .ingest_report import IngestReport
-from .validation import IngestResult, SourceQuery, connect, run_checks
+from .validation import IngestResult, ReadOptions, SourceQuery, connect, run_checks
 
-__all__ = ["FORMATS", "IngestReport", "IngestResult", "detect_format", "ingest", "read_events"]
+__all__ = ["FORMATS", "IngestReport", "IngestResult", "ReadOptions", "detect_format", "ingest", "read_events"]
 
 _SUFFIXES = {
     ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".gz": "csv",
@@ -39,23 +50,48 @@ _SCHEMES = {"duckdb": "duckdb", "postgresql": "postgresql", "postgres": "postgre
 
 
 def ingest(
-    source: Source, mapping: Mapping[str, str] | None = None, format: str | None = None, *, strict: bool = False
+    source: Source, mapping: Mapping[str, str] | None = None, format: str | None = None, *, strict: bool = False,
+    options: ReadOptions | None = None,
 ) -> IngestResult:
     """Read ``source`` into canonical events, rejected rows and a report.
 
     ``mapping`` is ``{source column: canonical column}`` and wins over automatic name resolution.
     ``strict=True`` raises :class:`~segrec.exceptions.RowError` at the first bad row instead of rejecting it.
+    ``options`` says how text is written (decimal commas, encoding, date format, Excel sheet).
     """
+    options = options or ReadOptions()
     fmt = detect_format(source, format)
+    try:
+        return _ingest(source, fmt, mapping, strict, options)
+    except EncodingError:
+        if fmt != "csv" or options.encoding is not None:
+            raise
+    # Not UTF-8 past the head that read_csv checked: read again in a legacy encoding, and say so.
+    for encoding in LEGACY_ENCODINGS:
+        try:
+            result = _ingest(source, fmt, mapping, strict, dataclasses.replace(options, encoding=encoding))
+        except EncodingError:
+            continue
+        result.report.notes.append(encoding_note(encoding))
+        return result
+    raise AssertionError("Latin-1 decodes every byte")  # pragma: no cover
+
+
+def _ingest(source: Source, fmt: str, mapping: Mapping[str, str] | None, strict: bool,
+            options: ReadOptions) -> IngestResult:
+    reader = FORMATS[fmt]
+    if fmt in _TAKE_OPTIONS:
+        reader = functools.partial(reader, options=options)
     with connect() as con:
-        return run_checks(con, FORMATS[fmt](con, source), mapping, strict=strict)
+        return run_checks(con, reader(con, source), mapping, strict=strict, options=options)
 
 
 def read_events(
-    source: Source, mapping: Mapping[str, str] | None = None, format: str | None = None, *, strict: bool = False
+    source: Source, mapping: Mapping[str, str] | None = None, format: str | None = None, *, strict: bool = False,
+    options: ReadOptions | None = None,
 ) -> pd.DataFrame:
     """The accepted canonical events of ``source``; warns with :class:`RejectedRowsWarning` when rows were rejected."""
-    result = ingest(source, mapping, format, strict=strict)
+    result = ingest(source, mapping, format, strict=strict, options=options)
     report = result.report
     if report.rows_rejected:
         reasons = ", ".join(f"{r}: {n}" for r, n in report.rejected_by_reason.items())
@@ -109,3 +145,4 @@ FORMATS: dict[str, Reader] = {
     "online-retail": _read_online_retail,
     "dataframe": read_frame,
 }
+_TAKE_OPTIONS = {"csv", "xlsx"}  # readers with an encoding or a sheet to choose

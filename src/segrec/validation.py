@@ -15,6 +15,7 @@ Adapters add their own (see :mod:`segrec.adapters.online_retail`).
 
 from __future__ import annotations
 
+import codecs
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -26,13 +27,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._validation_sql import RAW, Check, build_query, one_of
+from ._validation_sql import DATE_FORMATS, DAYFIRST_FORMATS, RAW, Check, TextFormat, build_query, one_of
 from .columns import Columns
-from .exceptions import InputError, RowError
-from .ingest_report import IngestReport
+from .exceptions import EncodingError, InputError, RowError
+from .ingest_report import IngestReport, suggest
 from .schema import NUMBER_COLUMNS, Resolution, resolve_columns
 
-__all__ = ["DEFAULT_CHECKS", "Check", "IngestResult", "SourceQuery", "connect", "one_of", "run_checks"]
+__all__ = ["DEFAULT_CHECKS", "Check", "IngestResult", "ReadOptions", "SourceQuery", "connect", "one_of", "run_checks"]
 
 C = Columns
 
@@ -52,6 +53,42 @@ DEFAULT_CHECKS: tuple[Check, ...] = (
     Check("impossible_age", C.Age, f"{C.Age} < 0 OR {C.Age} > 120"),
     Check("impossible_income", C.Income, f"{C.Income} < 0 OR {C.Income} > 1e9"),
 )
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a source's text is written when not the default way, as European spreadsheet exports write it.
+
+    ``decimal``: "." or "," (``3,50``; then "." or " " may group thousands, ``1.234,50``). ``encoding``: of a
+    CSV file; None reads UTF-8 and, when the file is not UTF-8, falls back to cp1252 (then Latin-1) with a note.
+    ``date_format``: a strptime format tried before ISO 8601 (``"%d.%m.%Y"``). ``dayfirst``: ``01/02/2024``
+    is 1 February (default: month first, US style). ``sheet``: an Excel sheet's name or 0-based number.
+    """
+
+    decimal: str = "."
+    encoding: str | None = None
+    date_format: str | None = None
+    dayfirst: bool = False
+    sheet: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.decimal not in (".", ","):
+            raise InputError(f"--decimal {self.decimal!r}: use '.' or ','")
+        if self.encoding is not None:
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                raise InputError(f"--encoding {self.encoding!r} is not a known encoding "
+                                 "(e.g. utf-8, cp1252, latin-1, utf-16)") from None
+        if self.date_format is not None and "%" not in self.date_format:
+            raise InputError(f"--date-format {self.date_format!r} has no strptime code; e.g. '%d.%m.%Y'")
+
+    @property
+    def text(self) -> TextFormat:
+        """What the checking query needs to parse text cells."""
+        if self.date_format is not None:
+            return TextFormat(self.decimal, (self.date_format,), first=True)
+        return TextFormat(self.decimal, DAYFIRST_FORMATS if self.dayfirst else DATE_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -89,25 +126,29 @@ def run_checks(
     mapping: Mapping[str, str] | None = None,
     *,
     strict: bool = False,
+    options: ReadOptions | None = None,
 ) -> IngestResult:
     """Map, coerce and check ``source``; in ``strict`` mode raise :class:`RowError` at the first bad row.
 
-    ``con`` must come from :func:`connect` (its settings keep rows in source order).
+    ``con`` must come from :func:`connect` (its settings keep rows in source order). ``options`` says how
+    numbers and dates are written in text cells.
     """
+    options = options or ReadOptions()
     started = time.perf_counter()
     try:
         relation = con.sql(source.sql)
         names, types = list(relation.columns), [str(t) for t in relation.types]
     except duckdb.Error as exc:
-        raise InputError(f"cannot read {source.name}: {first_line(exc)}") from None
+        raise read_error(source.name, exc) from None
     if len(set(names)) != len(names):
         raise InputError(f"{source.name} has duplicate column names: {names}")
     resolution = resolve_columns(names, {**(source.mapping or {}), **(mapping or {})})
-    sql = build_query(source.sql, dict(zip(names, types, strict=True)), resolution.source_of, source.checks)
+    sql = build_query(source.sql, dict(zip(names, types, strict=True)), resolution.source_of, source.checks,
+                      options.text)
     try:
         accepted, rejects = _split(con.sql(sql).to_arrow_reader(BATCH_ROWS), names, source, strict, resolution)
     except (duckdb.Error, pa.ArrowException) as exc:  # e.g. a malformed CSV line met while streaming
-        raise InputError(f"cannot read {source.name}: {first_line(exc)}") from None
+        raise read_error(source.name, exc) from None
     # The report's distinct counts (DuckDB) and the conversion to pandas (pyarrow) both release the GIL: run
     # them side by side. The conversion cannot free Arrow buffers as it goes while DuckDB reads them.
     with ThreadPoolExecutor(1) as pool:
@@ -115,8 +156,20 @@ def run_checks(
         events = _to_pandas(accepted)
         report = building.result()
     del accepted
+    report.suggestions = suggest(rejects, resolution.source_of, report.rows_read, decimal=options.decimal,
+                                 dayfirst=options.dayfirst, date_format=options.date_format)
     report.seconds = round(time.perf_counter() - started, 3)
     return IngestResult(events, rejects, report)
+
+
+def read_error(name: str, exc: BaseException) -> InputError:
+    """The one-line error for a source that cannot be read; text that is not UTF-8 gets its own class, so
+    :func:`segrec.io.ingest` can retry with a legacy encoding."""
+    line = first_line(exc)
+    if "invalid UTF8" in line or "invalid utf-8" in line.lower():
+        return EncodingError(f"cannot read {name}: it is not UTF-8 text ({line}); pass its encoding, e.g. "
+                             "--encoding cp1252 (Windows, Western Europe) or --encoding latin-1")
+    return InputError(f"cannot read {name}: {line}")
 
 
 def first_line(exc: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""Options shared by every command that reads a SOURCE (validate, segment, train, evaluate, run).
+"""Options shared by every command that reads a SOURCE (validate, segment, train, evaluate, run); the reading
+options (--decimal, --encoding, --date-format, --dayfirst, --sheet) come with `@with_read_options`.
 
 Use them as annotations so the flags are spelled and documented once::
 
@@ -9,7 +10,10 @@ Use them as annotations so the flags are spelled and documented once::
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,9 +22,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from .._atomic import atomic_write_text
-from ..io import FORMATS, IngestResult, ingest
+from ..exceptions import InputError
+from ..io import FORMATS, IngestResult, ReadOptions, ingest
 from ..schema import parse_mapping, read_mapping_file
-from ._errors import err_console
+from ._errors import err_console, user_errors
 
 _FORMATS = ", ".join(f for f in FORMATS if f != "dataframe")
 
@@ -63,6 +68,54 @@ def mapping_from_options(map: list[str] | None = None, map_file: Path | None = N
     return mapping
 
 
+READ_DEFAULTS = ReadOptions()
+#: --decimal, --encoding, --date-format, --dayfirst and --sheet: how a source's text is written (ReadOptions).
+READ_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "decimal": (str, typer.Option("--decimal", help="Decimal separator of numbers written as text: '.' or ',' "
+                                  "(3,50; '.' or a space may then group thousands: 1.234,50).")),
+    "encoding": (str | None, typer.Option("--encoding", show_default=False, help="Encoding of a CSV file, e.g. "
+                 "cp1252 or latin-1. Default: UTF-8; a file that is not UTF-8 is read as cp1252 (then Latin-1) "
+                 "with a note.")),
+    "date_format": (str | None, typer.Option("--date-format", show_default=False, help="Format of the dates in "
+                    "strptime codes, e.g. '%d.%m.%Y %H:%M' (tried before ISO 8601).")),
+    "dayfirst": (bool, typer.Option("--dayfirst", help="Read 01/02/2024 as 1 February (default: month first, "
+                 "US style).")),
+    "sheet": (str | None, typer.Option("--sheet", show_default=False, help="Excel sheet to read, by name or "
+              "0-based number; default: the first.")),
+}
+
+
+def with_read_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the :data:`READ_OPTIONS` flags; it receives them as one ``options: ReadOptions``.
+
+    Written by hand because Typer has no option groups: the five flags are declared once here instead of in
+    every command that reads a SOURCE.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=getattr(READ_DEFAULTS, name),
+                               annotation=Annotated[kind, option]) for name, (kind, option) in READ_OPTIONS.items()]
+    kept = [p for p in signature.parameters.values() if p.name != "options"]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        values = {name: kwargs.pop(name) for name in READ_OPTIONS}
+        with user_errors():
+            options = ReadOptions(**values)
+        command(*args, options=options, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*kept, *extra])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in wrapper.__signature__.parameters.values()}  # type: ignore[attr-defined]
+    return wrapper
+
+
+def local_engine_only(options: ReadOptions) -> None:
+    """The Spark engine reads sources its own way: refuse reading options it would ignore."""
+    if options != READ_DEFAULTS:
+        raise InputError("--decimal, --encoding, --date-format, --dayfirst and --sheet are read by the local "
+                         "engine only; convert the file first (e.g. `segrec validate` it into Parquet) or drop "
+                         "--engine spark")
+
+
 def load_source(
     source: str,
     format: str | None = None,
@@ -71,12 +124,14 @@ def load_source(
     *,
     strict: bool = False,
     announce: bool = True,
+    options: ReadOptions | None = None,
 ) -> IngestResult:
-    """Ingest SOURCE as the options say; with ``announce``, say on stderr how many rows were rejected.
+    """Ingest SOURCE as the options say; with ``announce``, say on stderr how many rows were rejected, the
+    notes (e.g. an encoding detected) and the options that would have read the rejected cells.
 
     Raises :class:`~segrec.exceptions.InputError` (wrap the call in ``user_errors()``).
     """
-    result = ingest(source, mapping_from_options(map, map_file) or None, format, strict=strict)
+    result = ingest(source, mapping_from_options(map, map_file) or None, format, strict=strict, options=options)
     report = result.report
     if announce and report.rows_rejected:
         err_console.print(
@@ -85,6 +140,11 @@ def load_source(
             "`segrec validate SOURCE --rejects FILE` lists them",
             highlight=False,
         )
+    if announce:
+        for note in report.notes:
+            err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+        for hint in report.suggestions:
+            err_console.print(f"[yellow]hint:[/] {escape(hint)}", highlight=False)
     return result
 
 

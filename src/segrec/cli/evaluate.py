@@ -25,7 +25,17 @@ from ..evaluation import (
     temporal_split,
 )
 from ..exceptions import InputError
-from ._common import FormatOpt, MapFileOpt, MapOpt, ValidationOpt, load_source, print_tuning
+from ..io import ReadOptions
+from ._common import (
+    READ_DEFAULTS,
+    FormatOpt,
+    MapFileOpt,
+    MapOpt,
+    ValidationOpt,
+    load_source,
+    print_tuning,
+    with_read_options,
+)
 from ._engine import EngineOpt, SparkConfOpt, SparkMasterOpt
 from ._errors import user_errors
 
@@ -34,6 +44,7 @@ SPLITS = ("temporal", "random", "last-n")
 TABLE_WIDTH = 180  # wide enough for every metric column; narrower terminals wrap instead of eliding digits
 
 
+@with_read_options
 def evaluate(
     source: Annotated[str | None, typer.Argument(help="Purchase history (file or database URL); omit with --train/--test.")] = None,
     split: Annotated[str, typer.Option(help="temporal | random | last-n.")] = "temporal",
@@ -56,10 +67,12 @@ def evaluate(
     engine: EngineOpt = "local",
     spark_master: SparkMasterOpt = "local[*]",
     spark_conf: SparkConfOpt = None,
+    *,
+    options: ReadOptions = READ_DEFAULTS,
 ) -> None:
     """Compare recommenders on a held-out split: one row per model, best figures in bold."""
     with user_errors():
-        read = (format, map, map_file)
+        read = (format, map, map_file, options)
         the_split, fingerprint = _make_split(source, split, cutoff, test_fraction, seed, n, train, test, read)
         if engine != "local":  # the split is the local one, so figures are comparable; Spark fits and ranks
             from . import _engine
@@ -89,7 +102,7 @@ def evaluate(
 
 
 def _make_split(source: str | None, method: str, cutoff: str | None, fraction: float, seed: int, n: int,
-                train: Path | None, test: Path | None, read: tuple[str | None, list[str] | None, Path | None],
+                train: Path | None, test: Path | None, read: tuple[str | None, list[str] | None, Path | None, ReadOptions],
                 ) -> tuple[Split, dict[str, str]]:
     """The split the options ask for, and the sha256 of the file(s) it came from."""
     if (train is None) != (test is None):
@@ -115,9 +128,10 @@ def _make_split(source: str | None, method: str, cutoff: str | None, fraction: f
     return split, ({"source_file_sha256": file_sha256(path)} if path.is_file() else {})
 
 
-def _load(source: str, format: str | None, pairs: list[str] | None, map_file: Path | None) -> pd.DataFrame:
+def _load(source: str, format: str | None, pairs: list[str] | None, map_file: Path | None,
+          options: ReadOptions) -> pd.DataFrame:
     """Canonical events through the shared ingestion (rejected rows are announced, not evaluated)."""
-    return load_source(source, format, pairs, map_file).events
+    return load_source(source, format, pairs, map_file, options=options).events
 
 
 def _progress() -> Progress:

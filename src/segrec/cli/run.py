@@ -8,6 +8,7 @@ Each stage only reads what the stages before it produced, so data flows one way.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -23,11 +24,13 @@ from .._atomic import atomic_path
 from ..evaluation.runner import MODES, evaluate_modes
 from ..evaluation.splits import Split, default_cutoff, temporal_split
 from ..exceptions import InputError, TooFewCustomersError
+from ..io import ReadOptions
 from ..pipeline_segment import run_segmentation
 from ..recommend.training import RECOMMENDATIONS_FILE, segment_labels, train_recommender
 from ..report import build_report
 from ._bundle import RUN_BUNDLE_DIR as BUNDLE_DIR
 from ._common import (
+    READ_DEFAULTS,
     RUN_FILE,
     FormatOpt,
     MapFileOpt,
@@ -35,8 +38,10 @@ from ._common import (
     SourceArg,
     ValidationOpt,
     load_source,
+    local_engine_only,
     print_model_tuning,
     print_outputs,
+    with_read_options,
     write_json,
     write_run_options,
 )
@@ -50,8 +55,8 @@ STAGES = ("validate", "segment", "evaluate", "train", "report")
 
 
 def _validate_stage(source: str, out: Path, format: str | None, pairs: list[str] | None,
-                    map_file: Path | None) -> pd.DataFrame:
-    result = load_source(source, format, pairs, map_file, announce=False)
+                    map_file: Path | None, options: ReadOptions) -> pd.DataFrame:
+    result = load_source(source, format, pairs, map_file, announce=False, options=options)
     with atomic_path(out / "events.parquet") as tmp:
         result.events.to_parquet(tmp, index=False)
     if len(result.rejects):
@@ -59,7 +64,10 @@ def _validate_stage(source: str, out: Path, format: str | None, pairs: list[str]
             result.rejects.to_csv(tmp, index=False)
     write_json(out / "validation.json", result.report.to_dict())
     if result.events.empty:
-        raise InputError(f"no valid rows in {source}: see {out / 'rejects.csv'}")
+        hints = "".join(f"; {hint}" for hint in result.report.suggestions)
+        raise InputError(f"no valid rows in {source}: see {out / 'rejects.csv'}{hints}")
+    for line in (*result.report.notes, *result.report.suggestions):
+        console.print(f"[yellow]note:[/] {escape(line)}", highlight=False)
     return result.events
 
 
@@ -90,6 +98,7 @@ def _summary(evaluation: dict[str, Any] | None, k: int) -> dict[str, Any] | None
             "models": {n: models[n] for n in ("hybrid", "popularity") if n in models}}
 
 
+@with_read_options
 def run(
     source: SourceArg,
     out: Annotated[Path, typer.Option("--out", help="Directory for every output of the pipeline.")],
@@ -108,10 +117,13 @@ def run(
     engine: EngineOpt = "local",
     spark_master: SparkMasterOpt = "local[*]",
     spark_conf: SparkConfOpt = None,
+    *,
+    options: ReadOptions = READ_DEFAULTS,
 ) -> None:
     """Validate, segment, evaluate, train and report: the whole pipeline on one purchase table."""
     with user_errors():
         if engine != "local":
+            local_engine_only(options)
             from . import _engine
 
             chosen_engine = _engine.engine_from_options(engine, spark_master, spark_conf)
@@ -120,7 +132,9 @@ def run(
             return
         out.mkdir(parents=True, exist_ok=True)
         write_run_options(out, segments_k=segments_k, k=k, seed=seed, cutoff=cutoff, skip_evaluation=skip_evaluation,
-                          validation=validation)
+                          validation=validation,
+                          **{name: value for name, value in dataclasses.asdict(options).items()
+                             if value != getattr(READ_DEFAULTS, name)})
         began = time.perf_counter()
         skipped: dict[str, str] = {}  # stage -> why, when the data are too small for it
         columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn(
@@ -131,7 +145,7 @@ def run(
             def stage(name: str, detail: str = "") -> None:
                 bar.update(task, description=f"{name}{': ' + detail if detail else ''}")
 
-            events = _validate_stage(source, out, format, map, map_file)
+            events = _validate_stage(source, out, format, map, map_file, options)
             bar.advance(task)
             stage("segment")
             seg = labels = None

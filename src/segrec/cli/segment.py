@@ -12,8 +12,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..columns import Columns
+from ..io import ReadOptions
 from ..pipeline_segment import SegmentationResult, run_segmentation
-from ._common import FormatOpt, MapFileOpt, MapOpt, SourceArg, load_source
+from ._common import (
+    READ_DEFAULTS,
+    FormatOpt,
+    MapFileOpt,
+    MapOpt,
+    SourceArg,
+    load_source,
+    local_engine_only,
+    with_read_options,
+)
 from ._engine import EngineOpt, SparkConfOpt, SparkMasterOpt
 from ._errors import user_errors
 
@@ -34,6 +44,7 @@ def _summary(result: SegmentationResult, seconds: float) -> Table:
     return table
 
 
+@with_read_options
 def segment(
     source: SourceArg,
     out: Annotated[Path, typer.Option("--out", help="Directory for segments, report, model and plots.")],
@@ -48,10 +59,13 @@ def segment(
     engine: EngineOpt = "local",
     spark_master: SparkMasterOpt = "local[*]",
     spark_conf: SparkConfOpt = None,
+    *,
+    options: ReadOptions = READ_DEFAULTS,
 ) -> None:
     """Segment customers: choose k, fit K-Means, check stability, name segments, write outputs."""
     with user_errors():
         if engine != "local":
+            local_engine_only(options)
             from . import _engine
 
             chosen = [f.strip() for f in features.split(",") if f.strip()] if features else None
@@ -60,7 +74,7 @@ def segment(
                             format=format, map=map, map_file=map_file)
             return
         began = time.perf_counter()
-        events = load_source(source, format, map, map_file).events
+        events = load_source(source, format, map, map_file, options=options).events
         chosen = [f.strip() for f in features.split(",") if f.strip()] if features else None
         result = run_segmentation(events, out, k=k, seed=seed, features=chosen, progress=True)
         console.print(f"[bold]why k={result.report['chosen_k']}:[/] {escape(str(result.report['why']))}")

@@ -13,8 +13,20 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..exceptions import InputError
+from ..io import ReadOptions
 from ..recommend.training import MODEL_DIR, RECOMMENDATIONS_FILE, train_recommender
-from ._common import FormatOpt, MapFileOpt, MapOpt, SourceArg, ValidationOpt, load_source, print_model_tuning
+from ._common import (
+    READ_DEFAULTS,
+    FormatOpt,
+    MapFileOpt,
+    MapOpt,
+    SourceArg,
+    ValidationOpt,
+    load_source,
+    local_engine_only,
+    print_model_tuning,
+    with_read_options,
+)
 from ._engine import EngineOpt, SparkConfOpt, SparkMasterOpt
 from ._errors import user_errors
 
@@ -30,6 +42,7 @@ def _read_segments(path: Path | None) -> pd.DataFrame | None:
         raise InputError(f"cannot read segments file {path}: {exc}") from exc
 
 
+@with_read_options
 def train(
     source: SourceArg,
     out: Annotated[Path, typer.Option("--out", help="Directory for model/ and recommendations.parquet.")],
@@ -45,10 +58,13 @@ def train(
     engine: EngineOpt = "local",
     spark_master: SparkMasterOpt = "local[*]",
     spark_conf: SparkConfOpt = None,
+    *,
+    options: ReadOptions = READ_DEFAULTS,
 ) -> None:
     """Fit the hybrid recommender (LightFM + EASE + TF-IDF content) and write model/ and recommendations."""
     with user_errors():
         if engine != "local":
+            local_engine_only(options)
             from . import _engine
 
             chosen_engine = _engine.engine_from_options(engine, spark_master, spark_conf)
@@ -56,7 +72,7 @@ def train(
                           k=k, format=format, map=map, map_file=map_file)
             return
         began = time.perf_counter()
-        events = load_source(source, format, map, map_file).events
+        events = load_source(source, format, map, map_file, options=options).events
         if events.empty:
             raise InputError(f"{source} holds no usable purchase rows")
         with Progress(TextColumn("[bold]LightFM epochs"), BarColumn(), TextColumn("{task.completed} {task.description}"),

@@ -17,7 +17,17 @@ from rich.table import Table
 from .._atomic import atomic_path, atomic_write_text
 from ..exceptions import InputError
 from ..ingest_report import IngestReport
-from ._common import FormatOpt, MapFileOpt, MapOpt, SourceArg, StrictOpt, load_source
+from ..io import ReadOptions
+from ._common import (
+    READ_DEFAULTS,
+    FormatOpt,
+    MapFileOpt,
+    MapOpt,
+    SourceArg,
+    StrictOpt,
+    load_source,
+    with_read_options,
+)
 from ._errors import user_errors
 
 RejectsOpt = Annotated[
@@ -26,6 +36,7 @@ RejectsOpt = Annotated[
 ReportOpt = Annotated[Path | None, typer.Option("--report", help="Write the validation report here as JSON.")]
 
 
+@with_read_options
 def validate(
     source: SourceArg,
     format: FormatOpt = None,
@@ -34,12 +45,15 @@ def validate(
     rejects: RejectsOpt = None,
     report: ReportOpt = None,
     strict: StrictOpt = False,
+    *,
+    options: ReadOptions = READ_DEFAULTS,
 ) -> None:
     """Check SOURCE against the canonical schema: rows read, accepted and rejected by reason."""
     with user_errors():
         if rejects is not None and rejects.suffix.lower() not in (".csv", ".parquet", ".pq"):
             raise InputError(f"--rejects {rejects}: use a .csv or .parquet file name")
-        result = load_source(source, format, map, map_file, strict=strict, announce=False)
+        result = load_source(source, format, map, map_file, strict=strict, announce=False,
+                             options=options)
         if rejects is not None:
             write_table(result.rejects, rejects)
         if report is not None:
@@ -74,9 +88,10 @@ def report_table(report: IngestReport) -> Table:
         ("columns derived", report.columns_derived),
         ("columns missing", report.columns_missing),
         ("notes", report.notes),
+        ("try", report.suggestions),
     ):
         if values:
-            table.add_row(label, "\n".join(values) if label == "notes" else ", ".join(values))
+            table.add_row(label, "\n".join(values) if label in ("notes", "try") else ", ".join(values))
     if report.duplicate_rows is not None:
         table.add_row("exact duplicate rows", f"{report.duplicate_rows:,}")
     return table
