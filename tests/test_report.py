@@ -14,6 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from browser_helpers import PipelineRun, copy_run, pipeline_run
+from segrec._labels import model_label
 from segrec.cli import report as report_cli
 from segrec.columns import Columns
 from segrec.exceptions import InputError
@@ -48,8 +49,10 @@ def test_full_run_report_has_every_section(run: PipelineRun, tmp_path: Path) -> 
     assert re.search(r"Recommendation lift [+-]\d+%", text)
     for profile in segmentation["profiles"]:
         assert profile[C.SegmentName] in text and profile[C.Action] in text
-    for model in evaluation["models"]:
-        assert f">{model['name']}" in html
+    for model in evaluation["models"]:  # in plain words, never the registry name
+        assert f">{model_label(model['name'])}" in html and f">{model['name']}<" not in html
+    assert "Precision@10" in text and "Hit rate@10" in text and "hit_rate" not in text
+    assert len(re.findall('data-testid="segment-rule">Rule: ', html)) == len(segmentation["profiles"])
     assert f"{len(run.events):,}" in text and "rows read" in text  # the ingestion summary (3,033 rows)
     assert "RFM group" in text and 'data-testid="rfm-grid"' in html
     assert manifest["data_fingerprint"] in text and "segrec run" in text
@@ -150,7 +153,59 @@ def test_model_comparison_highlights_the_served_model() -> None:
               {"name": "ease", "metrics": {"precision@10": 0.07, "ndcg@10": 0.09}}]
     fig = plot_model_comparison(models, 10, highlight="hybrid")
     left, right = fig.axes
-    assert [t.get_text() for t in left.get_yticklabels()] == ["hybrid", "ease", "popularity"]  # best on top
+    assert [t.get_text() for t in left.get_yticklabels()] == ["Hybrid", "Item-to-item (EASE)", "Best-sellers"]
+    assert left.get_title() == "Precision@10" and right.get_xlabel()  # plain titles, labelled axes
     colours = [tuple(np.round(bar.get_facecolor(), 3)) for bar in left.patches]
     assert colours[0] != colours[1] and colours[1] == colours[2]
     assert [t.get_text() for t in right.texts if t.get_text() == "n/a"] == ["n/a"]
+
+
+def test_headline_lift_is_said_against_the_strongest_other_model_too(run: PipelineRun, tmp_path: Path) -> None:
+    out = copy_run(run, tmp_path / "run")
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    evaluation["models"] = [
+        {"name": "popularity", "metrics": {"precision@10": 0.05, "ndcg@10": 0.06}},
+        {"name": "segment_popularity", "metrics": {"precision@10": 0.089, "ndcg@10": 0.1}},
+        {"name": "hybrid", "metrics": {"precision@10": 0.106, "ndcg@10": 0.12}}]
+    evaluation["default_model"] = "hybrid"
+    (out / "evaluation.json").write_text(json.dumps(evaluation))
+    text = _text(build_report(out).read_text(encoding="utf-8"))
+    assert re.search(r"Recommendation lift \+112% Hybrid \(served\) vs the best-sellers list, precision@10; "
+                     r"\+19% vs the strongest other model in the same test \(Segment best-sellers\)", text)
+    assert "+19% against the strongest other model of the same test (Segment best-sellers)" in text
+    assert "Against the strongest other model of this test (Segment best-sellers): +19% on precision" in text
+
+
+def test_rfm_shades_keep_text_readable() -> None:
+    """Every shade of the RFM grid with its text colour has at least WCAG AA's 4.5:1 contrast."""
+    css = (Path(__file__).resolve().parents[1] / "src/segrec/templates/report.html.j2").read_text()
+    shades = re.findall(r"\.l(\d) \{ background: (#[0-9a-f]{6}); color: (#[0-9a-f]{3,6}); \}", css)
+    assert len(shades) == 5
+
+    def luminance(colour: str) -> float:
+        colour = colour if len(colour) == 7 else "#" + "".join(c * 2 for c in colour[1:])
+        rgb = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    for _, background, ink in shades:
+        light, dark = sorted((luminance(background), luminance(ink)), reverse=True)
+        assert (light + 0.05) / (dark + 0.05) >= 4.5, (background, ink)
+
+
+def test_figures_keep_their_smallest_text_readable_on_a_phone(run: PipelineRun) -> None:
+    """Shrunk to 332 px wide, no text of a figure is under 9.5 px: every text of every figure, and the width."""
+    from PIL import Image
+
+    from segrec.plots import DPI, MIN_FONT_PT, WIDTH
+
+    for name in ("k_selection.png", "projection.png", "profile_heatmap.png", "sizes_revenue.png"):
+        width = Image.open(run.out / name).size[0]
+        assert width == round(WIDTH * DPI), name
+        assert MIN_FONT_PT * DPI / 72 * 332 / width >= 9.5
+    models = [{"name": "popularity", "metrics": {"precision@10": 0.05, "ndcg@10": 0.07}}]
+    fig = plot_model_comparison(models, 10)
+    fig.canvas.draw()
+    sizes = [t.get_fontsize() for ax in fig.axes for t in (*ax.texts, *ax.get_yticklabels(), *ax.get_xticklabels(),
+                                                          ax.title, ax.xaxis.label) if t.get_text()]
+    assert min(sizes) >= MIN_FONT_PT and fig.get_figwidth() == WIDTH

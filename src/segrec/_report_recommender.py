@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from ._labels import metric_label, model_label
 from ._report_format import finite, money, num
 from ._report_run import RunDir, data_uri
 from .columns import Columns
@@ -44,6 +45,7 @@ def recommender_section(run: RunDir) -> dict[str, Any]:
                                                "comparison with the baselines. To add it, run `segrec evaluate "
                                                f"SOURCE --json {run.out / 'evaluation.json'}`, then `segrec report "
                                                f"{run.out}`."}
+    from .plots import DPI
     from .plots.recommend import plot_model_comparison
 
     k = int(report.get("k", 10))
@@ -52,19 +54,25 @@ def recommender_section(run: RunDir) -> dict[str, Any]:
     by_name = {m["name"]: m for m in models}
     best = max(models, key=lambda m: _score(m, f"precision@{k}"))
     chart = io.BytesIO()
-    plot_model_comparison(models, k, highlight=served).savefig(chart, format="png", dpi=90)
+    plot_model_comparison(models, k, highlight=served).savefig(chart, format="png", dpi=DPI)
     names = [f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}", f"hit_rate@{k}", "mrr", "auc",
              "coverage", "diversity", "novelty"]
+    others = [m for m in models if m["name"] != served]
+    strongest = max(others, key=lambda m: _score(m, f"precision@{k}")) if others else None
     top = {n: max((m["metrics"].get(n) for m in models if finite(m["metrics"].get(n))), default=None) for n in names}
     return {
         "available": True, "k": k, "mode": report.get("mode"), "split": report.get("split") or {},
         "split_summary": _split_summary(report.get("split") or {}),
         "served": served, "served_model": by_name.get(served), "best": best["name"],
         "baseline_model": by_name.get(BASELINE),
-        "metric_names": names, "top": top, "chart": data_uri(chart.getvalue()),
-        "models": [{**m, "description": MODEL_DESCRIPTIONS.get(m["name"], "")} for m in models],
+        "metric_names": names, "metric_labels": {n: metric_label(n) for n in names}, "top": top,
+        "chart": data_uri(chart.getvalue()), "served_label": model_label(served) if served else None,
+        "models": [{**m, "label": model_label(m["name"]), "description": MODEL_DESCRIPTIONS.get(m["name"], "")}
+                   for m in models],
         "lift": _lift(by_name.get(served), by_name.get(BASELINE), k),
         "best_lift": _lift(best, by_name.get(BASELINE), k),
+        # the honest comparison: the served model against the best of everything else measured in the same run
+        "strongest": _lift(by_name.get(served), strongest, k),
     }
 
 
@@ -72,7 +80,7 @@ def _lift(model: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None, k
     """Relative gain of ``model`` over ``baseline`` on precision@k and NDCG@k (None when not comparable)."""
     if model is None or baseline is None or model is baseline:
         return None
-    out = {"model": model["name"]}
+    out = {"model": model["name"], "label": model_label(model["name"]), "against": model_label(baseline["name"])}
     for metric in (f"precision@{k}", f"ndcg@{k}"):
         mine, base = _score(model, metric), _score(baseline, metric)
         out[metric.split("@")[0]] = mine / base - 1 if base > 0 and math.isfinite(mine) else None

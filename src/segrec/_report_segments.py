@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from ._labels import feature_label
 from ._report_format import finite
 from ._report_run import RunDir
 from .columns import Columns
@@ -17,24 +18,23 @@ C = Columns
 #: Segmentation figures written by :func:`segrec.pipeline_segment.write_outputs`, and what to take from them.
 FIGURES = {
     "k_selection": ("k_selection.png", "How many segments",
-                    "Left: each extra segment explains less of the differences between customers; the bend "
-                    "(elbow) is where adding segments stops paying off. Right: higher means customers sit "
+                    "Top: each extra segment explains less of the differences between customers; the bend "
+                    "(elbow) is where adding segments stops paying off. Bottom: higher means customers sit "
                     "closer to their own segment than to the next one. The circled k is the one we kept."),
     "projection": ("projection.png", "The segments on one map",
                    "Each dot is a customer, placed so that similar customers are close together. Clear "
                    "colour blocks mean the segments are really different groups of people."),
     "heatmap": ("profile_heatmap.png", "What makes each segment different",
                 "Each cell compares the segment with the average customer: 1.00 is average, red is above "
-                "average, blue is below. Read across a row to see a segment's character."),
+                "average, blue is below. Read down a segment's column to see its character."),
     "sizes": ("sizes_revenue.png", "Who brings the revenue",
               "A segment whose revenue bar is longer than its customer bar is worth more than an average "
               "customer: protect it. The reverse is where there is room to grow."),
 }
 #: Profile columns shown in the segment table: (feature, label, format).
-PROFILE_COLUMNS = (
-    (C.Spending, "Spend", "money"), (C.Frequency, "Orders", "num"), (C.Recency, "Days since last order", "num"),
-    (C.AvgBasket, "Basket", "money"), (C.Age, "Age", "num"), (C.Income, "Income", "money"),
-)
+PROFILE_COLUMNS = tuple((f, feature_label(f), fmt) for f, fmt in (
+    (C.Spending, "money"), (C.Frequency, "num"), (C.Recency, "num"), (C.AvgBasket, "money"), (C.Age, "num"),
+    (C.Income, "money")))
 
 
 def segmentation_section(run: RunDir) -> dict[str, Any]:
@@ -79,6 +79,16 @@ def _main_rfm_group(segments: pd.DataFrame | None) -> dict[int, str]:
     return {int(k): str(v) for k, v in modes.items()}
 
 
+#: Upper bounds (share of the fullest cell) of the RFM grid's five shades; the shades and their text colours are
+#: chosen so every cell keeps a 4.5:1 contrast (a continuous scale has a middle band where neither black nor white
+#: text does).
+RFM_LEVELS = (0.1, 0.3, 0.55, 0.8)
+
+
+def _level(share: float) -> int:
+    return sum(share >= bound for bound in RFM_LEVELS)
+
+
 def _rfm(segments: pd.DataFrame | None) -> dict[str, Any] | None:
     """The R x F grid of customer counts and the named groups (customers, share, revenue share)."""
     if segments is None or C.RFMScore not in segments or C.RFMGroup not in segments:
@@ -87,7 +97,7 @@ def _rfm(segments: pd.DataFrame | None) -> dict[str, Any] | None:
     r, f = score.str[0].astype(int), score.str[1].astype(int)
     counts = pd.crosstab(r, f).reindex(index=range(5, 0, -1), columns=range(1, 6), fill_value=0)
     peak = max(int(counts.to_numpy().max()), 1)
-    grid = [{"r": int(ri), "cells": [{"count": int(v), "alpha": round(0.08 + 0.8 * v / peak, 2)} for v in row]}
+    grid = [{"r": int(ri), "cells": [{"count": int(v), "level": _level(v / peak)} for v in row]}
             for ri, row in zip(counts.index, counts.to_numpy(), strict=True)]
     spend = segments[C.Spending] if C.Spending in segments else pd.Series(0.0, index=segments.index)
     groups = (pd.DataFrame({"group": segments[C.RFMGroup].astype(str), "spend": spend})

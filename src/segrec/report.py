@@ -68,7 +68,7 @@ def render(context: Mapping[str, Any]) -> str:
     """The HTML text of the report (Jinja2, autoescaped)."""
     env = Environment(loader=PackageLoader("segrec", "templates"), autoescape=select_autoescape(default=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(num=num, money=money, pct=pct, metric=metric)
+    env.filters.update(num=num, money=money, pct=pct, metric=metric, signed=signed_pct)
     return env.get_template("report.html.j2").render(**context)
 
 
@@ -80,11 +80,15 @@ def _headline(data: dict[str, Any], seg: dict[str, Any], rec: dict[str, Any]) ->
         cards.append({"label": "Revenue", "value": money(seg["revenue"]), "note": "in the shop's currency"})
         cards.append({"label": "Segments", "value": num(seg["k"]),
                       "note": "stable across reruns" if seg.get("stable") else "check stability below"})
-    lift = rec.get("best_lift") if rec["available"] else None
+    lift = rec.get("lift") if rec["available"] else None
     if lift:
+        strongest = rec.get("strongest")
+        against = (f"; {signed_pct(strongest['precision'])} vs the strongest other model in the same test "
+                   f"({strongest['against']})") if strongest else ""
         cards.append({"label": "Recommendation lift", "value": signed_pct(lift["precision"]),
-                      "note": f"{lift['model']}{' (served)' if lift['model'] == rec['served'] else ''} vs a "
-                              f"best-sellers list, precision@{rec['k']}"})
+                      "note": f"{lift['label']} (served) vs the best-sellers list, precision@{rec['k']}{against}",
+                      "strongest": signed_pct(strongest["precision"]) if strongest else None,
+                      "strongest_model": strongest["against"] if strongest else None})
     return cards
 
 
@@ -97,8 +101,13 @@ def _takeaways(data: dict[str, Any], seg: dict[str, Any], rec: dict[str, Any]) -
     lift = rec.get("lift") if rec["available"] else None
     if lift:
         direction = "more" if lift["precision"] >= 0 else "fewer"
-        out.append(f"The served recommender ({lift['model']}) puts {pct(abs(lift['precision']))} {direction} "
-                   f"products customers actually bought next in its top {rec['k']} than a best-sellers list.")
+        line = (f"The served recommender ({lift['label']}) puts {pct(abs(lift['precision']))} {direction} "
+                f"products customers actually bought next in its top {rec['k']} than a best-sellers list")
+        strongest = rec.get("strongest")
+        if strongest:
+            line += (f", and {signed_pct(strongest['precision'])} against the strongest other model of the same "
+                     f"test ({strongest['against']})")
+        out.append(line + ".")
     if data["available"] and data["rows_rejected"]:
         reason = data["rejected_by_reason"][0][0] if data["rejected_by_reason"] else "various reasons"
         out.append(f"{num(data['rows_rejected'])} of {num(data['rows_read'])} rows "
