@@ -11,7 +11,7 @@ import pytest
 from recommend_helpers import FAST_CF, catalogue_events, fast_hybrid, round_trip, small_events
 from segrec.columns import Columns as C
 from segrec.evaluation.metrics import auc_from_ranks, positive_ranks
-from segrec.exceptions import SegrecWarning
+from segrec.exceptions import InputError, SegrecWarning
 from segrec.recommend import ContentRecommender, Dataset, HybridRecommender, LightFMRecommender
 from segrec.recommend._topk import top_k
 from segrec.recommend.hybrid import (
@@ -236,3 +236,20 @@ def test_new_product_with_text_is_reachable() -> None:
     assert model.similar_products("M9", k=2)[C.Item].iloc[0] in {"M1", "M2"}
     session = model.recommend_cold(product_ids=["M1"], k=5)[C.Item].tolist()
     assert "M9" in session and session.index("M9") < max(session.index(c) for c in ("C1", "C2", "C3") if c in session)
+
+
+def test_auto_validation_falls_back_to_a_random_hold_out_when_dates_say_nothing() -> None:
+    events = small_events(customers=400, products=60, seed=11)
+    flat = events.assign(**{C.Date: events[C.Date].max()})
+    with pytest.warns(SegrecWarning, match="distinct day"):
+        model = fast_hybrid().fit(Dataset.from_events(flat), events=flat)
+    assert model.tuning_["validation"]["protocol"] == "random"
+    assert model.tuning_["validation"]["asked"] == "auto"
+    # a random hold-out holds no repeats: the repeat signals keep their given weights in buy-again mode
+    assert model.weights_again_["repeat"] == 2.0 and model.tuning_["buy_again"]["fixed"]["repeat"] == 2.0
+    dated = fast_hybrid().fit(Dataset.from_events(events), events=events)
+    assert dated.tuning_["validation"]["protocol"] == "temporal"
+    asked = fast_hybrid(validation="last-n").fit(Dataset.from_events(events), events=events)
+    assert asked.tuning_["validation"]["protocol"] == "last-n"
+    with pytest.raises(InputError, match="validation must be one of"):
+        fast_hybrid(validation="future").fit(Dataset.from_events(events), events=events)

@@ -129,3 +129,21 @@ def test_bad_arguments_are_input_errors() -> None:
         last_n_split(events, 0)
     with pytest.raises(InputError, match="lack column"):
         temporal_split(events.drop(columns=Columns.Date), "2024-01-01")
+
+
+def _dated(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=[Columns.User, Columns.Item, Columns.Date]).assign(**{Columns.Date: lambda f: pd.to_datetime(f[Columns.Date])})
+
+
+def test_infer_protocol_from_two_files() -> None:
+    from segrec.recommend.holdout import infer_protocol
+
+    train = _dated([("a", "x", "2024-01-01"), ("a", "y", "2024-01-05"), ("b", "x", "2024-01-03")])
+    assert infer_protocol(train, _dated([("a", "z", "2024-02-01"), ("b", "y", "2024-02-02")]))[0] == "temporal"
+    # each customer's test after their own history, but not after everyone's
+    assert infer_protocol(train, _dated([("a", "z", "2024-01-06"), ("b", "y", "2024-01-04")]))[0] == "last-n"
+    assert infer_protocol(train, _dated([("a", "z", "2024-01-02"), ("b", "y", "2024-01-04")]))[0] == "random"
+    flat = train.assign(**{Columns.Date: pd.Timestamp("2024-01-01")})
+    assert infer_protocol(flat, flat.iloc[:1])[0] == "random"
+    assert infer_protocol(train.drop(columns=Columns.Date), train.drop(columns=Columns.Date)) == (
+        "random", "the files carry no dates")
