@@ -74,7 +74,7 @@ def _build_run(out: Path) -> PipelineRun:
     model = model_from_config(MODEL).fit(Dataset.from_events(events, segments=segment_of))
     model.recommend(segment_of.index.astype(str), 10).to_parquet(out / "recommendations.parquet", index=False)
     bundle = save_bundle(out / "bundle", recommender=model, segmenter=seg.model,
-                         segments=seg.segments[[C.User, C.Segment, C.SegmentName]], profiles=seg.profiles,
+                         segments=seg.segments, profiles=seg.profiles,  # the whole table, as segrec run saves it
                          evaluation=report, params={"seed": 1})
     return PipelineRun(out, bundle, events)
 
@@ -155,3 +155,24 @@ def artifact(name: str) -> Path:
     path = ARTIFACTS / name
     print(f"artifact: {path}")
     return path
+
+
+# ---------------------------------------------------------------------------------------------- page checks
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+def axe_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on ``page`` as it is now, one line each (rule, impact,
+    first element, summary). axe-core comes bundled with axe-playwright-python: nothing is downloaded."""
+    try:
+        from axe_playwright_python.sync_playwright import Axe
+    except ImportError:
+        pytest.skip("axe-playwright-python is not installed: pip install -e '.[dev]'")
+    found = Axe().run(page).response["violations"]
+    return [f"{v['id']} ({v['impact']}) at {v['nodes'][0]['target']}: {v['help']}"
+            for v in found if v.get("impact") in BLOCKING_IMPACTS]
+
+
+def sideways_overflow(page: Any) -> tuple[int, int]:
+    """(document scroll width, viewport width): a page that fits has the first <= the second."""
+    return tuple(page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]"))

@@ -20,7 +20,7 @@ from .. import __version__
 from .errors import install_error_handlers
 from .metrics import Metrics
 from .middleware import AccessLog, BodySizeLimit
-from .routers import ROUTERS, dashboard
+from .routers import ROUTERS, customers, dashboard
 from .settings import Settings
 from .state import BundleHolder, Served
 
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, *, served: Served | None = None
     app.state.settings, app.state.holder, app.state.metrics = settings, holder, metrics
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(customers.router)  # the dashboard's customer figures, drill-down and CSV exports
     app.include_router(dashboard.router)  # the HTML dashboard at / (and its /static assets)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -93,11 +93,21 @@ class ReloadRequest(_Request):
 
 
 # --- responses ---------------------------------------------------------------------------------------------
+#: What a recommendation's ``score`` is, as the OpenAPI schema tells clients (issue 15: scores that seemed to
+#: contradict ranks).
+SCORE_MEANING = (
+    "The model's relevance of the product for this customer before the last, diversity step that sets `rank`. "
+    "Compare it only within one answer: its scale differs between modes (buy-again blends other signals than "
+    "discover), cold start and models, and it need not fall with rank, because the list trades a little relevance "
+    "for variety (a product much like one ranked above it moves down). Order by `rank`."
+)
+
+
 class RecommendedItem(_Response):
-    rank: int = Field(ge=1)
+    rank: int = Field(ge=1, description="position in the list: order by this")
     product_id: str
     product_name: str
-    score: float
+    score: float = Field(description=SCORE_MEANING)
     reason: str
 
 
