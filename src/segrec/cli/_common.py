@@ -176,9 +176,10 @@ def print_tuning(console: Console, result: Any) -> None:
     from ..recommend.hybrid.tuning import describe_tuning  # late: the CLI starts without the models
 
     mode = "buy_again" if getattr(result, "mode", "discover") == "buy-again" else "discover"
+    why = getattr(result, "split", {}).get("validation", {}).get("reason")
     for model in getattr(result, "models", []):
         if model.tuning:
-            console.print(f"[bold]{escape(model.name)}[/]: {escape(describe_tuning(model.tuning, mode))}",
+            console.print(f"[bold]{escape(model.name)}[/]: {escape(describe_tuning(model.tuning, mode, why))}",
                           highlight=False)
 
 
