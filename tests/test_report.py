@@ -47,6 +47,7 @@ def test_full_run_report_has_every_section(run: PipelineRun, tmp_path: Path) -> 
     assert not re.search(r'(src|href)="(https?:)?//', html) and "<script" not in html  # nothing to fetch
     assert "Customers 300" in text and f"Segments {segmentation['chosen_k']}" in text
     assert re.search(r"Recommendation lift [+-]\d+%", text)
+    assert "strongest other model" not in text  # only the best-sellers list was measured beside the hybrid
     for profile in segmentation["profiles"]:
         assert profile[C.SegmentName] in text and profile[C.Action] in text
     for model in evaluation["models"]:  # in plain words, never the registry name

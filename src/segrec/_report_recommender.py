@@ -57,7 +57,7 @@ def recommender_section(run: RunDir) -> dict[str, Any]:
     plot_model_comparison(models, k, highlight=served).savefig(chart, format="png", dpi=DPI)
     names = [f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}", f"hit_rate@{k}", "mrr", "auc",
              "coverage", "diversity", "novelty"]
-    others = [m for m in models if m["name"] != served]
+    others = [m for m in models if m["name"] not in (served, BASELINE)]  # the best-sellers lift is said already
     strongest = max(others, key=lambda m: _score(m, f"precision@{k}")) if others else None
     top = {n: max((m["metrics"].get(n) for m in models if finite(m["metrics"].get(n))), default=None) for n in names}
     return {

@@ -101,7 +101,7 @@ def _takeaways(data: dict[str, Any], seg: dict[str, Any], rec: dict[str, Any]) -
     lift = rec.get("lift") if rec["available"] else None
     if lift:
         direction = "more" if lift["precision"] >= 0 else "fewer"
-        line = (f"The served recommender ({lift['label']}) puts {pct(abs(lift['precision']))} {direction} "
+        line = (f"The served recommender ({lift['label']}) puts {abs(lift['precision']):.0%} {direction} "
                 f"products customers actually bought next in its top {rec['k']} than a best-sellers list")
         strongest = rec.get("strongest")
         if strongest:
