@@ -14,13 +14,17 @@ from .._atomic import atomic_path
 from ..bundle import save_bundle
 from ..columns import Columns
 from ..exceptions import InputError
+from .base import Recommender
 from .data import Dataset
 from .hybrid import HybridRecommender
 
-__all__ = ["MODEL_DIR", "RECOMMENDATIONS_FILE", "segment_labels", "train_recommender"]
+__all__ = ["MODEL_DIR", "RECOMMENDATIONS_FILE", "segment_labels", "train_recommender", "write_recommendations"]
 
 MODEL_DIR = "model"
 RECOMMENDATIONS_FILE = "recommendations.parquet"
+#: Customers recommended per step of :func:`write_recommendations`: the hybrid's signals and reasons hold a few
+#: dense (customers x products) blocks per step, ~1 GB at 10k products.
+WRITE_CHUNK = 4096
 
 
 def segment_labels(segments: pd.DataFrame | pd.Series | None) -> pd.Series | None:
@@ -50,6 +54,7 @@ def train_recommender(
     profiles: pd.DataFrame | None = None,
     evaluation: Mapping[str, Any] | None = None,
     validation: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
 ) -> HybridRecommender:
     """Fit a :class:`HybridRecommender` on ``events``; write ``out_dir/<bundle_dir>/`` (a bundle) and
     ``out_dir/recommendations.parquet`` (top-``k`` discover-mode recommendations of every customer).
@@ -64,9 +69,37 @@ def train_recommender(
     model.epoch_callback = epoch_callback
     model.fit(dataset, events=events)
     fit_seconds = time.perf_counter() - began
-    recs = model.recommend(dataset.users.external_ids, k=k)
     save_bundle(out / bundle_dir, recommender=model, segmenter=segmenter, segments=segments, profiles=profiles,
                 evaluation=evaluation, params={"seed": seed, "k": k, "fit_seconds": round(fit_seconds, 2)})
-    with atomic_path(out / RECOMMENDATIONS_FILE) as tmp:
-        recs.to_parquet(tmp, index=False)
+    write_recommendations(model, out / RECOMMENDATIONS_FILE, k, progress=progress)
     return model
+
+
+def write_recommendations(model: Recommender, path: str | Path, k: int = 10, *, chunk_size: int = WRITE_CHUNK,
+                          progress: Callable[[int, int], None] | None = None) -> int:
+    """Every customer's top-``k`` discover recommendations (with reasons, for the hybrid) as one Parquet file,
+    written chunk by chunk so memory stays bounded whatever the number of customers; atomically.
+
+    ``progress(done, total)`` is called after each chunk. Returns the number of rows written.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ids = model.dataset_.users.external_ids
+    rows = 0
+    with atomic_path(path) as tmp:
+        writer = None
+        try:
+            for start in range(0, max(len(ids), 1), chunk_size):
+                frame = model.recommend(ids[start : start + chunk_size], k=k)
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table.cast(writer.schema))
+                rows += len(frame)
+                if progress is not None:
+                    progress(min(start + chunk_size, len(ids)), len(ids))
+        finally:
+            if writer is not None:
+                writer.close()
+    return rows

@@ -1,0 +1,85 @@
+"""The served hybrid at scale: fit it on a generated shop and write every customer's recommendations.
+
+Issue 16 asks for a shop of 100,000 customers x 10,000 products x 12 months: the fit in <= 5 minutes and
+``recommendations.parquet`` (top-10, the served model, reasons included) in <= 60 s after it, peak memory
+<= 6 GB. This script measures exactly that path (``HybridRecommender.fit`` with the events, as ``segrec train``
+does, then :func:`segrec.recommend.training.write_recommendations`), with a progress bar, and records wall and
+CPU seconds, the peak RSS after each stage and the host's load (the machine is shared: say what it was doing).
+
+Run: ``.venv/bin/python benchmarks/hybrid_scale.py [--customers 100000] [--products 10000] [--months 12]``;
+writes ``benchmarks/results/hybrid_scale.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from segrec.datasets import generate_shop
+from segrec.recommend import Dataset, HybridRecommender
+from segrec.recommend.training import write_recommendations
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "hybrid_scale.json"
+console = Console(width=140)
+
+
+def stage(name: str, fn, results: dict) -> object:
+    """Run ``fn`` as a named stage; the peak RSS is the process's so far (ru_maxrss), the stages run in order."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = fn()
+    results[name] = {"wall_seconds": round(time.perf_counter() - wall, 1), "cpu_seconds": round(time.process_time() - cpu, 1),
+                     "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+                     "load_average": round(os.getloadavg()[0], 1)}
+    console.print(f"{name}: {results[name]}")
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--products", type=int, default=10_000)
+    parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    results: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "cpus": os.cpu_count(),
+                     "shop": vars(args)}
+    shop = stage("generate", lambda: generate_shop(customers=args.customers, products=args.products,
+                                                   months=args.months, seed=args.seed), results)
+    events = shop.events
+    results["events"] = len(events)
+    dataset = stage("dataset", lambda: Dataset.from_events(events), results)
+    model = stage("fit", lambda: HybridRecommender(random_state=args.seed).fit(dataset, events=events), results)
+    results["tuning"] = model.tuning_
+    with tempfile.TemporaryDirectory() as tmp, Progress(
+            TextColumn("recommendations"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+            TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("", total=dataset.n_users)
+        path = Path(tmp) / "recommendations.parquet"
+        rows = stage("recommend_all", lambda: write_recommendations(
+            model, path, 10, progress=lambda done, total: bar.update(task, completed=done)), results)
+        results["rows"] = rows
+        results["file_mb"] = round(path.stat().st_size / 2**20, 1)
+    results["max_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    table = Table("stage", "wall s", "CPU s", "peak RSS GB", "load", title=f"hybrid at {args.customers:,} x {args.products:,}")
+    for name in ("generate", "dataset", "fit", "recommend_all"):
+        r = results[name]
+        table.add_row(name, f"{r['wall_seconds']:.1f}", f"{r['cpu_seconds']:.1f}", f"{r['peak_rss_gb']:.2f}", f"{r['load_average']:.1f}")
+    console.print(table)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    console.print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
