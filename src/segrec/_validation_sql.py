@@ -140,6 +140,7 @@ def _flag(canon: str, x: str, p: str, k: str) -> tuple[str, str]:
         bad = "FALSE" if k in ("number", "bool") else f"CASE WHEN {p} IS NULL OR isinf({p}) THEN {unparsed} ELSE FALSE END"
         if canon == C.Quantity:
             bad = f"CASE WHEN {p} <> trunc({p}) OR abs({p}) >= 9e15 THEN TRUE ELSE {bad} END"
+            value = f"CASE WHEN isfinite({p}) AND abs({p}) < 9e15 THEN {p} END"  # the BIGINT cast must not fail
         return value, bad
     if canon == C.AbandonedCart and k == "text":
         return p, f"CASE WHEN {p} IS NULL THEN {unparsed} ELSE FALSE END"

@@ -66,6 +66,12 @@ class Columns:
     Rank = "rank"
     Reason = "reason"
 
+    # --- the event store (segrec.events): canonical event rows plus these ---
+    Seq = "seq"
+    EventId = "event_id"
+    EventType = "event_type"
+    ReceivedAt = "received_at"
+
     # --- customer features, RFM and segment profiles (segrec.features / rfm / profiles) ---
     Frequency = "frequency"
     Recency = "recency_days"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -17,12 +18,14 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import FastAPI
 
 from .. import __version__
+from ..events import EventStore, default_location, open_store
 from .errors import install_error_handlers
+from .live import EventsFeed
 from .metrics import Metrics
 from .middleware import AccessLog, BodySizeLimit
 from .routers import ROUTERS, customers, dashboard
 from .settings import Settings
-from .state import BundleHolder, Served
+from .state import BundleHolder, Served, load_live
 
 logger = logging.getLogger("segrec.service")
 
@@ -37,14 +40,29 @@ def create_app(settings: Settings | None = None, *, served: Served | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store, feed = _open_store(settings), None
+        if store is not None:
+            holder.store = store
+            feed = app.state.feed = EventsFeed(store, holder, settings.events_poll_seconds,
+                                               on_error=metrics.event_store_errors.inc)
+            if holder.current is not None and holder.current.live is None:  # given at construction (tests)
+                holder.swap(dataclasses.replace(holder.current, live=load_live(holder.current.bundle, store)))
         if holder.current is None and settings.bundle is not None:
             holder.submit().result()  # a bad bundle stops the start-up here, with the BundleError's message
+        if feed is not None:
+            feed.sync()
+            feed.start()
         remove = _install_sighup(holder)
         try:
             yield
         finally:
             remove()
+            if feed is not None:
+                feed.stop()
+                app.state.feed = None
             holder.close()
+            if store is not None:
+                store.close()
 
     app = FastAPI(
         title="segrec",
@@ -53,6 +71,7 @@ def create_app(settings: Settings | None = None, *, served: Served | None = None
         lifespan=lifespan,
     )
     app.state.settings, app.state.holder, app.state.metrics = settings, holder, metrics
+    app.state.feed = None  # EventsFeed once the lifespan opened the event store
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(customers.router)  # the dashboard's customer figures, drill-down and CSV exports
@@ -61,6 +80,13 @@ def create_app(settings: Settings | None = None, *, served: Served | None = None
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLog, metrics=metrics, enabled=settings.access_log)  # last added = outermost
     return app
+
+
+def _open_store(settings: Settings) -> EventStore | None:
+    """The configured event store (``SEGREC_EVENTS``), else ``events.duckdb`` beside the bundle; None without
+    either (the event endpoints then answer 503)."""
+    location = settings.events or default_location(settings.bundle)
+    return open_store(location) if location is not None else None
 
 
 def _install_sighup(holder: BundleHolder) -> Callable[[], None]:

@@ -38,6 +38,17 @@ class Metrics:
             "segrec_bundle_loaded_timestamp_seconds", "When the served bundle was swapped in",
             registry=self.registry,
         )
+        self.events = Counter("segrec_events_stored", "Events stored by POST /v1/events, by type", ("type",),
+                              registry=self.registry)
+        self.event_duplicates = Counter("segrec_events_duplicate", "Events skipped: their event_id was stored",
+                                        registry=self.registry)
+        self.event_unknown_products = Counter(
+            "segrec_events_unknown_products", "Events of products the served bundle does not know (stored)",
+            registry=self.registry)
+        self.events_rejected = Counter("segrec_events_rejected", "Event rows refused by the ingestion checks",
+                                       ("reason",), registry=self.registry)
+        self.event_store_errors = Counter("segrec_event_store_errors", "Event store calls that failed",
+                                          registry=self.registry)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:

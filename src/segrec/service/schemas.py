@@ -16,6 +16,10 @@ MAX_K = 100
 MAX_BATCH = 1000
 MAX_PRODUCTS = 50
 MAX_ID_LENGTH = 128
+#: Events per POST /v1/events (more: 413); the request body limit (SEGREC_MAX_BODY_BYTES) applies as well.
+MAX_EVENTS = 1000
+MAX_RULE_VALUES = 500  # ids or categories in one rule
+MAX_USER_EVENTS = 200  # GET /v1/users/{id}/events?limit=
 
 
 
@@ -28,6 +32,8 @@ def _json_number(value: Any) -> Any:
 
 #: An integer as JSON Schema defines it (request models are otherwise strict: no "10" for 10).
 Integer = Annotated[int, BeforeValidator(_json_number), Strict(False)]
+#: Constraints first: a BeforeValidator in front of them would hide them from the OpenAPI schema in a union.
+SegmentId = Annotated[int, Field(ge=0, le=1000), BeforeValidator(_json_number), Strict(False)]
 Mode = Literal["discover", "buy-again"]
 UserId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 ProductId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
@@ -44,6 +50,22 @@ class _Response(BaseModel):
 
 
 # --- requests ----------------------------------------------------------------------------------------------
+class Rules(_Request):
+    """Business rules applied to every answer: an answer still holds ``k`` products whenever ``k`` pass them.
+
+    Products marked unavailable (``PUT /admin/availability``) are never recommended, whatever the request says.
+    """
+
+    exclude: list[ProductId] | None = Field(None, max_length=MAX_RULE_VALUES,
+                                            description="product ids never to recommend in this answer")
+    categories: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] | None = Field(
+        None, max_length=MAX_RULE_VALUES, description="only products of these categories")
+    exclude_categories: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] | None = Field(
+        None, max_length=MAX_RULE_VALUES, description="no product of these categories")
+    min_price: Money | None = Field(None, description="only products at or above this price (unknown price: out)")
+    max_price: Money | None = Field(None, description="only products at or below this price (unknown price: out)")
+
+
 class CustomerAttributes(_Request):
     """What is known about a new customer; every field is optional."""
 
@@ -51,18 +73,18 @@ class CustomerAttributes(_Request):
     gender: str | None = Field(None, min_length=1, max_length=32)
     location: str | None = Field(None, min_length=1, max_length=64)
     income: Money | None = Field(None, description="yearly income in the shop's currency")
-    segment: Integer | None = Field(None, ge=0, le=1000, description="segment id, when already assigned")
+    segment: SegmentId | None = Field(None, description="segment id, when already assigned")
 
 
-class BatchRecommendationRequest(_Request):
-    """Recommendations for known customers (unknown ids get the cold-start answer)."""
+class BatchRecommendationRequest(Rules):
+    """Recommendations for known customers (unknown ids get the cold-start answer), under the business rules."""
 
     user_ids: list[UserId] = Field(min_length=1, max_length=MAX_BATCH)
     k: Integer = Field(10, ge=1, le=MAX_K)
     mode: Mode = "discover"
 
 
-class ColdStartRequest(_Request):
+class ColdStartRequest(Rules):
     """A customer without history: demographics and/or a few products they looked at or bought."""
 
     customer: CustomerAttributes | None = None
@@ -84,6 +106,42 @@ class SegmentFeatures(_Request):
     time_spent: Count | None = Field(None, description="minutes per session")
     engagement_score: Count | None = None
     abandoned_cart_rate: float | None = Field(None, ge=0, le=1)
+
+
+class Event(_Request):
+    """One customer event; checked with the same rules as a row of a purchase file."""
+
+    user_id: Annotated[str, Field(max_length=MAX_ID_LENGTH)]
+    product_id: Annotated[str, Field(max_length=MAX_ID_LENGTH)]
+    event_type: Literal["purchase", "view", "cart"] = "purchase"
+    timestamp: Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="shop local time, ISO 8601 or a format purchase files may use (an offset is ignored, "
+                          "as in file ingestion); default: when the server receives it")
+    quantity: float | None = Field(None, description="units, a whole number > 0 (default 1)")
+    price: float | None = Field(None, description="unit price >= 0")
+    order_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)] | None = None
+    event_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)] | None = Field(
+        None, description="your id of the event: a retried request does not store it twice")
+
+
+class EventBatch(_Request):
+    """Up to 1,000 events (413 above), applied whole or refused whole."""
+
+    events: list[Event] = Field(min_length=1)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"events": [
+        {"user_id": "C00042", "product_id": "P0107", "event_type": "purchase", "timestamp": "2026-11-29T10:15:00",
+         "quantity": 2, "price": 12.5, "order_id": "O-9001", "event_id": "O-9001-1"},
+        {"user_id": "C00042", "product_id": "P0311", "event_type": "view", "event_id": "web-77123"},
+    ]}]})
+
+
+class Availability(_Request):
+    """The products that must not be recommended (sold out, withdrawn); replaces the previous list."""
+
+    unavailable: list[ProductId] = Field(max_length=100_000)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"unavailable": ["P0107", "P0311"]}]})
 
 
 class ReloadRequest(_Request):
@@ -115,6 +173,8 @@ class UserRecommendations(_Response):
     user_id: str | None = Field(description="null for an anonymous cold-start customer")
     mode: Mode
     cold_start: bool = Field(description="true when the answer is not personalised by the customer's history")
+    personalised_from_events: bool = Field(
+        False, description="true when the answer folds in events received after the bundle was built")
     items: list[RecommendedItem]
     notes: list[str] = Field(default_factory=list, description="e.g. unknown product ids that were ignored")
 
@@ -166,6 +226,34 @@ class SegmentProfiles(_Response):
     segments: list[SegmentProfile]
 
 
+class EventsAccepted(_Response):
+    accepted: int = Field(description="events stored by this request")
+    duplicates: int = Field(description="events skipped: their event_id was already stored (or repeated)")
+    unknown_products: int = Field(description="events of products the served bundle does not know (stored)")
+
+
+class StoredEvent(_Response):
+    event_id: str | None
+    event_type: str
+    product_id: str
+    product_name: str | None = Field(description="null when the served bundle does not know the product")
+    timestamp: str
+    quantity: int
+    price: float | None
+    order_id: str | None
+    received_at: str
+
+
+class UserEvents(_Response):
+    user_id: str
+    events: list[StoredEvent] = Field(description="newest first")
+
+
+class AvailabilityState(_Response):
+    unavailable: list[str]
+    unknown: list[str] = Field(default_factory=list, description="ids the served bundle does not know (kept)")
+
+
 class BundleInfo(_Response):
     path: str | None
     format_version: int
@@ -207,6 +295,6 @@ _ERROR_TEXT = {
     403: "forbidden (wrong token, or reload disabled)",
     404: "unknown product, user or segment data",
     409: "bundle refused (the previous one keeps serving) or another reload in progress",
-    413: "request body too large",
-    503: "no bundle loaded",
+    413: "request body too large, or more events than one request may carry",
+    503: "no bundle loaded, or the event store cannot be reached (retry)",
 }

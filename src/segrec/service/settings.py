@@ -17,7 +17,7 @@ from .schemas import MAX_BATCH, MAX_K
 
 class Settings(BaseSettings):
     """``SEGREC_BUNDLE``, ``SEGREC_ADMIN_TOKEN``, ``SEGREC_MAX_K``, ``SEGREC_MAX_BATCH``, ``SEGREC_MAX_BODY_BYTES``,
-    ``SEGREC_PRECOMPUTE_K``, ``SEGREC_ACCESS_LOG``."""
+    ``SEGREC_PRECOMPUTE_K``, ``SEGREC_ACCESS_LOG``, ``SEGREC_EVENTS``, ``SEGREC_EVENTS_POLL_SECONDS``."""
 
     model_config = SettingsConfigDict(env_prefix="SEGREC_", extra="ignore")
 
@@ -28,3 +28,7 @@ class Settings(BaseSettings):
     precompute_k: int = Field(20, ge=0, le=MAX_K, description="top-k cached per known user at load; 0: live only")
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="larger request bodies get 413")
     access_log: bool = Field(True, description="one JSON line per request on the 'segrec.access' logger")
+    events: str | None = Field(None, description="event store: a DuckDB file or a postgresql+psycopg:// URL; "
+                                                 "default: events.duckdb beside the bundle directory")
+    events_poll_seconds: float = Field(0.1, gt=0, le=60, description="how often a worker reads events that "
+                                       "other workers stored (its own are applied at once)")

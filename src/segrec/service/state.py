@@ -24,8 +24,13 @@ import pandas as pd
 
 from ..bundle import Bundle, load_bundle
 from ..columns import Columns
+from ..events import EventStore
+from ..events.store import PAGE
 from ..exceptions import BundleError, SegrecError
+from ..recommend.foldin import FoldIn
+from ..recommend.hybrid import HybridRecommender
 from .cache import TopK
+from .live import LiveEvents
 from .metrics import Metrics
 from .schemas import MAX_K, BundleInfo, RecommendedItem
 
@@ -51,10 +56,20 @@ class Served:
     cold: list[RecommendedItem] = field(default_factory=list)
     segment_of: dict[str, int] = field(default_factory=dict)
     profiles: dict[int, dict[str, Any]] = field(default_factory=dict)
+    item_category: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    item_price: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.float64))
+    foldin: FoldIn | None = None  # None: the model cannot fold events in (only the hybrid does)
+    live: LiveEvents | None = None  # events newer than the bundle, when an event store is configured
+    precompute_k: int = 0
+    memo: dict[str, Any] = field(default_factory=dict)  # per-bundle values computed on first use
 
     @classmethod
-    def build(cls, bundle: Bundle, *, precompute_k: int = 0, cold_k: int = MAX_K) -> Served:
-        """Everything a request needs, computed here (in the loading thread) rather than per request."""
+    def build(cls, bundle: Bundle, *, precompute_k: int = 0, cold_k: int = MAX_K,
+              store: EventStore | None = None) -> Served:
+        """Everything a request needs, computed here (in the loading thread) rather than per request.
+
+        With a ``store``, the events it holds above the bundle's mark (``params.events.through_seq`` in the
+        manifest, written by ``segrec train --events``; 0 otherwise) are loaded for the fold-in."""
         dataset, model = bundle.dataset, bundle.recommender
         top = {mode: TopK.build(model, precompute_k, filter_seen=mode == "discover")
                for mode in ("discover", "buy-again")} if precompute_k > 0 else {}
@@ -72,6 +87,10 @@ class Served:
             item_ids=item_ids, item_names=item_names, name_of=dict(zip(item_ids, item_names, strict=True)),
             top=top, cold=cold, segment_of=segment_of,
             profiles={int(p[Columns.Segment]): p for p in bundle.profiles or [] if Columns.Segment in p},
+            item_category=dataset.catalogue[Columns.Category].astype(str).to_numpy(dtype=object),
+            item_price=pd.to_numeric(dataset.catalogue[Columns.Price], errors="coerce").to_numpy(np.float64),
+            foldin=FoldIn(model) if isinstance(model, HybridRecommender) else None,
+            live=load_live(bundle, store), precompute_k=precompute_k,
         )
 
     def segment_label(self, segment: int) -> tuple[str | None, str | None]:
@@ -86,6 +105,24 @@ class Served:
         row = {name: np.nan if features.get(name) is None else float(features[name]) for name in names}
         imputed = [name for name in names if features.get(name) is None]
         return int(segmenter.predict(pd.DataFrame([row], columns=names))[0]), imputed
+
+
+def events_mark(manifest: dict[str, Any]) -> int:
+    """The last event-store seq the bundle was trained on (0: none)."""
+    events = (manifest.get("params") or {}).get("events") or {}
+    return int(events.get("through_seq", 0) or 0)
+
+
+def load_live(bundle: Bundle, store: EventStore | None) -> LiveEvents | None:
+    """The store's events above the bundle's mark (None without a store)."""
+    if store is None:
+        return None
+    live = LiveEvents(events_mark(bundle.manifest))
+    while True:
+        changes = store.changes(live.last_seq)
+        live.apply(changes.events)
+        if len(changes.events) < PAGE:
+            return live
 
 
 def _info(bundle: Bundle) -> BundleInfo:
@@ -128,9 +165,11 @@ def cold_items(model: Any, attributes: dict[str, Any] | None, product_ids: list[
 class BundleHolder:
     """The current :class:`Served` and the one place that replaces it."""
 
-    def __init__(self, path: Path | None, metrics: Metrics | None = None, *, precompute_k: int = 0) -> None:
+    def __init__(self, path: Path | None, metrics: Metrics | None = None, *, precompute_k: int = 0,
+                 store: EventStore | None = None) -> None:
         self.path = path
         self.precompute_k = precompute_k
+        self.store = store
         self.current: Served | None = None
         self.metrics = metrics or Metrics()
         self._lock = threading.Lock()  # one reload at a time; requests never take it
@@ -154,7 +193,7 @@ class BundleHolder:
             if target is None:
                 raise BundleError("no bundle path configured: set SEGREC_BUNDLE or give a path")
             try:
-                served = Served.build(load_bundle(target), precompute_k=self.precompute_k)
+                served = Served.build(load_bundle(target), precompute_k=self.precompute_k, store=self.store)
             except Exception:
                 self.metrics.reloads.labels("refused").inc()
                 raise

@@ -1,4 +1,4 @@
-"""Hot swap of the served bundle, guarded by ``SEGREC_ADMIN_TOKEN``.
+"""Hot swap of the served bundle and the availability list, guarded by ``SEGREC_ADMIN_TOKEN``.
 
 The bundle loads in a worker thread while requests keep being answered from the old one; the swap is one
 reference assignment. A bundle that fails its checks is refused with the reason (409) and the old one keeps
@@ -12,9 +12,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException
 
+from ...events import StoreUnavailable
 from ...exceptions import BundleError
-from ..deps import AdminDep, HolderDep
-from ..schemas import ReloadRequest, ReloadResult, error_responses
+from ..deps import AdminDep, FeedDep, HolderDep
+from ..schemas import Availability, AvailabilityState, ReloadRequest, ReloadResult, error_responses
 from ..state import ReloadInProgress
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=error_responses(400, 401, 403, 409, 413))
@@ -34,3 +35,22 @@ async def reload_bundle(
         reason = str(exc) if isinstance(exc, BundleError) else f"{type(exc).__name__}: {exc}"
         raise HTTPException(409, f"bundle refused, still serving the previous one: {reason}") from exc
     return ReloadResult(bundle=served.info)
+
+
+@router.put("/availability", responses=error_responses(503))
+def set_availability(_: AdminDep, feed: FeedDep, holder: HolderDep, body: Availability) -> AvailabilityState:
+    """Replace the list of unavailable products: none of them is recommended by any endpoint, from the next
+    request on (on every worker within ``SEGREC_EVENTS_POLL_SECONDS``). Stored with the events: it survives
+    restarts and reloads."""
+    try:
+        feed.store.set_unavailable(body.unavailable)
+        feed.sync()
+    except StoreUnavailable as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
+    return _state(feed.unavailable, holder)
+
+
+def _state(unavailable: frozenset[str], holder: HolderDep) -> AvailabilityState:
+    known = holder.current.product_index if holder.current is not None else {}
+    products = sorted(unavailable)
+    return AvailabilityState(unavailable=products, unknown=[p for p in products if p not in known])

@@ -1,9 +1,12 @@
 """Recommendations for a known customer, a batch of customers, or a new customer (cold start).
 
 An unknown user id is not an error: the customer may have signed up after the bundle was built, so they get
-the cold-start answer, flagged ``cold_start: true``. Known customers are answered from the top-K computed at
-load (:mod:`segrec.service.cache`), so the single-user endpoint is ``async`` and does no model work on the
-event loop; a ``k`` above the cached K is computed live in the thread pool.
+the cold-start answer, flagged ``cold_start: true``, or, once the API received events of theirs, an answer
+personalised from those events (``personalised_from_events: true``). Known customers without new events are
+answered from the top-K computed at load (:mod:`segrec.service.cache`), so the single-user endpoint is
+``async`` and does no model work on the event loop; a customer with new events gets the fold-in
+(:mod:`segrec.recommend.foldin`), computed in the thread pool once per new event and cached; a ``k`` above
+the cached K, or business rules that leave fewer than ``k`` of the cached items, are computed live there too.
 """
 
 from __future__ import annotations
@@ -11,12 +14,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, Body, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from ...columns import Columns
-from ..deps import BundleDep, SettingsDep
+from ...recommend._topk import top_k
+from ...recommend.base import mask_seen
+from ...recommend.foldin import NewPurchase, cold_ranking
+from ..deps import BundleDep, RulesDep, SettingsDep, UnavailableDep
 from ..errors import NotAvailable, check_limit
+from ..live import UserDelta, allowed_items, filtered
 from ..schemas import (
     MAX_ID_LENGTH,
     MAX_K,
@@ -24,10 +32,13 @@ from ..schemas import (
     ColdStartRequest,
     Mode,
     RecommendationsResponse,
+    RecommendedItem,
     UserRecommendations,
     error_responses,
 )
 from ..state import Served, cold_items, frame_items
+
+FOLDED_K = 20  # folded answers cached per customer (or the precomputed K when larger)
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], responses=error_responses(503))
 
@@ -36,15 +47,21 @@ router = APIRouter(prefix="/v1", tags=["recommendations"], responses=error_respo
 async def user_recommendations(
     served: BundleDep,
     settings: SettingsDep,
+    unavailable: UnavailableDep,
+    rules: RulesDep,
     user_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="number of products")] = 10,
     mode: Mode = "discover",
 ) -> UserRecommendations:
-    """Top-k products for one customer: ``discover`` hides what they bought, ``buy-again`` does not."""
+    """Top-k products for one customer: ``discover`` hides what they bought, ``buy-again`` does not.
+
+    Events posted to ``/v1/events`` count at once; the business rules (query parameters, and the availability
+    list) apply, and the answer still holds ``k`` products whenever ``k`` pass them."""
     check_limit(k, settings.max_k, ("query", "k"))
-    answer = cached_answer(served, user_id, k, mode)
+    allowed = allowed_items(served, rules, unavailable)
+    answer = quick_answer(served, user_id, k, mode, allowed)
     if answer is None:
-        answer = (await run_in_threadpool(live_answers, served, [user_id], k, mode))[0]
+        answer = await run_in_threadpool(full_answer, served, user_id, k, mode, allowed)
     return answer
 
 
@@ -52,38 +69,142 @@ async def user_recommendations(
 def batch_recommendations(
     served: BundleDep,
     settings: SettingsDep,
+    unavailable: UnavailableDep,
     request: Annotated[BatchRecommendationRequest | ColdStartRequest, Body()],
 ) -> RecommendationsResponse:
-    """Either ``user_ids`` (a batch), or a new customer's ``customer`` attributes and/or ``product_ids``.
+    """Either ``user_ids`` (a batch), or a new customer's ``customer`` attributes and/or ``product_ids``; the
+    business rules in the body apply to every answer.
 
     Unknown ``product_ids`` are ignored and listed in ``notes`` (a product may be newer than the bundle).
     """
     check_limit(request.k, settings.max_k, ("body", "k"))
+    allowed = allowed_items(served, request, unavailable)
     if isinstance(request, BatchRecommendationRequest):
         check_limit(len(request.user_ids), settings.max_batch, ("body", "user_ids"))
-        return RecommendationsResponse(results=batch_answers(served, request.user_ids, request.k, request.mode))
-    if not hasattr(served.bundle.recommender, "recommend_cold"):
-        raise NotAvailable(f"this bundle's model ({type(served.bundle.recommender).__name__}) has no cold start "
+        return RecommendationsResponse(results=batch_answers(served, request.user_ids, request.k, request.mode,
+                                                             allowed))
+    model = served.bundle.recommender
+    if not hasattr(model, "recommend_cold"):
+        raise NotAvailable(f"this bundle's model ({type(model).__name__}) has no cold start "
                            "for new customers; serve a bundle of the hybrid model")
     attributes = request.customer.model_dump(exclude_none=True) if request.customer else {}
     products = [p for p in request.product_ids or [] if p in served.product_index]
     unknown = [p for p in request.product_ids or [] if p not in served.product_index]
     notes = [f"ignored unknown product id(s): {', '.join(unknown[:5])}"] if unknown else []
-    items = cold_items(served.bundle.recommender, attributes or None, products or None, request.k)
+    if allowed is None:
+        items = cold_items(model, attributes or None, products or None, request.k)
+    else:
+        items = ranked_items(served, *cold_ranking(model, attributes or None, _indices(served, products),
+                                                   request.k, allowed))
     return RecommendationsResponse(results=[UserRecommendations(user_id=None, mode="discover", cold_start=True,
                                                                 items=items, notes=notes)])
 
 
-def cached_answer(served: Served, user_id: str, k: int, mode: Mode) -> UserRecommendations | None:
-    """The answer from what was computed at load, or None when ``k`` exceeds the cache."""
+def quick_answer(served: Served, user_id: str, k: int, mode: Mode,
+                 allowed: np.ndarray | None = None) -> UserRecommendations | None:
+    """The answer from what is already computed (at load, or the customer's cached fold-in); None when it needs
+    model work (no cache for this ``k``, a fold-in to redo, or rules that leave fewer than ``k`` cached items)."""
+    delta = _delta(served, user_id)
+    if delta is not None:
+        cached = delta.answers.get(mode)
+        if cached is None or cached[0] != delta.version or k > len(cached[1]):
+            return None
+        items = filtered(cached[1], served, allowed, k)
+        return None if items is None else _folded(user_id, mode, items)
     user = served.user_index.get(user_id)
     if user is None:
-        return UserRecommendations(user_id=user_id, mode=mode, cold_start=True, items=served.cold[:k])
+        items = filtered(served.cold, served, allowed, k)
+        return None if items is None else UserRecommendations(user_id=user_id, mode=mode, cold_start=True,
+                                                               items=items)
     top = served.top.get(mode)
     if top is None or k > top.k:
         return None
-    items = top.answer(user, k, served.item_ids, served.item_names)
-    return UserRecommendations(user_id=user_id, mode=mode, cold_start=False, items=items)
+    items = filtered(top.answer(user, k if allowed is None else top.k, served.item_ids, served.item_names),
+                     served, allowed, k)
+    return None if items is None else UserRecommendations(user_id=user_id, mode=mode, cold_start=False,
+                                                           items=items)
+
+
+def cached_answer(served: Served, user_id: str, k: int, mode: Mode) -> UserRecommendations | None:
+    """The answer from what was computed at load, or None when ``k`` exceeds the cache (no rules)."""
+    return quick_answer(served, user_id, k, mode)
+
+
+def full_answer(served: Served, user_id: str, k: int, mode: Mode,
+                allowed: np.ndarray | None = None) -> UserRecommendations:
+    """Any customer's answer, computing what :func:`quick_answer` lacks (in a worker thread)."""
+    answer = quick_answer(served, user_id, k, mode, allowed)
+    if answer is not None:
+        return answer
+    delta = _delta(served, user_id)
+    if delta is not None:
+        return _folded(user_id, mode, folded_items(served, user_id, delta, k, mode, allowed))
+    user = served.user_index.get(user_id)
+    if user is None:  # no events, and the precomputed cold start does not hold k that pass the rules
+        model = served.bundle.recommender
+        items = (ranked_items(served, *cold_ranking(model, None, np.zeros(0, np.int64), k, allowed))
+                 if served.foldin is not None else [])
+        return UserRecommendations(user_id=user_id, mode=mode, cold_start=True, items=items)
+    if allowed is None:
+        return live_answers(served, [user_id], k, mode)[0]
+    return UserRecommendations(user_id=user_id, mode=mode, cold_start=False,
+                               items=ruled_items(served, user, k, mode, allowed))
+
+
+def folded_items(served: Served, user_id: str, delta: UserDelta, k: int, mode: Mode,
+                 allowed: np.ndarray | None) -> list[RecommendedItem]:
+    """The fold-in of the customer's new events: the rule-free top-K is cached until their next event."""
+    width = max(FOLDED_K, served.precompute_k)
+    if k <= width:
+        cached = delta.answers.get(mode)
+        if cached is None or cached[0] != delta.version:
+            cached = (delta.version, _fold(served, user_id, delta, width, mode, None))
+            delta.answers[mode] = cached
+        items = filtered(cached[1], served, allowed, k)
+        if items is not None:
+            return items
+    return _fold(served, user_id, delta, k, mode, allowed)
+
+
+def _fold(served: Served, user_id: str, delta: UserDelta, k: int, mode: Mode,
+          allowed: np.ndarray | None) -> list[RecommendedItem]:
+    engine, live = served.foldin, served.live
+    user = served.user_index.get(user_id, -1)
+    new = [NewPurchase(served.product_index[p], int(lines), units, money, live.age_days(latest))
+           for p, (lines, units, money, latest) in delta.purchases.items() if p in served.product_index]
+    if user < 0 and not new:  # views and carts only: the hybrid's session cold start over those products
+        session = _indices(served, list(delta.session))
+        return ranked_items(served, *cold_ranking(engine.model, None, session, k, allowed))
+    items, scores, reasons = engine.recommend(engine.histories([(user, new)]), k, discover=mode == "discover",
+                                              allowed=allowed)
+    return ranked_items(served, items[0], scores[0], reasons[0])
+
+
+def ruled_items(served: Served, user: int, k: int, mode: Mode, allowed: np.ndarray) -> list[RecommendedItem]:
+    """A known customer's ranking with only ``allowed`` products (rules that bite into the cached top-K)."""
+    if served.foldin is not None:  # the hybrid's ranking, reasons included (equal to recommend() without rules)
+        items, scores, reasons = served.foldin.recommend(served.foldin.histories([(user, [])]), k,
+                                                         discover=mode == "discover", allowed=allowed)
+        return ranked_items(served, items[0], scores[0], reasons[0])
+    model = served.bundle.recommender
+    scores = model.score(np.array([user]), filter_seen=mode == "discover").copy()
+    if mode == "discover":
+        mask_seen(scores, model.dataset_, np.array([user]))
+    scores[:, ~allowed] = -np.inf
+    items, values = top_k(scores, k)
+    return ranked_items(served, items[0], values[0], [""] * k)
+
+
+def ranked_items(served: Served, items: np.ndarray, scores: np.ndarray, reasons: list[str]) -> list[RecommendedItem]:
+    """Response items from item indices (-1 and non-finite scores dropped), ranks 1..n."""
+    out = []
+    for item, score, reason in zip(items, scores, reasons, strict=False):
+        if item < 0 or not np.isfinite(score):
+            break
+        out.append(RecommendedItem.model_construct(rank=len(out) + 1, product_id=served.item_ids[item],
+                                                   product_name=served.item_names[item], score=float(score),
+                                                   reason=reason))
+    return out
 
 
 def live_answers(served: Served, user_ids: Sequence[str], k: int, mode: Mode) -> list[UserRecommendations]:
@@ -93,10 +214,37 @@ def live_answers(served: Served, user_ids: Sequence[str], k: int, mode: Mode) ->
     return [UserRecommendations(user_id=u, mode=mode, cold_start=False, items=by_user.get(u, [])) for u in user_ids]
 
 
-def batch_answers(served: Served, user_ids: Sequence[str], k: int, mode: Mode) -> list[UserRecommendations]:
-    answers = [cached_answer(served, user, k, mode) for user in user_ids]
-    missing = [user for user, answer in zip(user_ids, answers, strict=True) if answer is None]
-    if missing:
-        live = iter(live_answers(served, missing, k, mode))
-        answers = [answer if answer is not None else next(live) for answer in answers]
-    return answers  # type: ignore[return-value]
+def batch_answers(served: Served, user_ids: Sequence[str], k: int, mode: Mode,
+                  allowed: np.ndarray | None = None) -> list[UserRecommendations]:
+    answers = [quick_answer(served, user, k, mode, allowed) for user in user_ids]
+    plain = [user for user, answer in zip(user_ids, answers, strict=True)
+             if answer is None and allowed is None and _delta(served, user) is None and user in served.user_index]
+    live = dict(zip(plain, live_answers(served, plain, k, mode), strict=True)) if plain else {}
+    return [answer if answer is not None else live.get(user) or full_answer(served, user, k, mode, allowed)
+            for user, answer in zip(user_ids, answers, strict=True)]
+
+
+def _delta(served: Served, user_id: str) -> UserDelta | None:
+    """The customer's new events when they change the answer: purchases of products the bundle knows (views and
+    carts too for a customer the bundle does not know); None keeps the precomputed path."""
+    if served.live is None or served.foldin is None:
+        return None
+    delta = served.live.users.get(user_id)
+    if delta is None:
+        return None
+    known = served.product_index
+    if any(p in known for p in delta.purchases):
+        return delta
+    if user_id not in served.user_index and any(p in known for p in delta.session):
+        return delta
+    return None
+
+
+def _folded(user_id: str, mode: Mode, items: list[RecommendedItem]) -> UserRecommendations:
+    return UserRecommendations(user_id=user_id, mode=mode, cold_start=False, personalised_from_events=True,
+                               items=items)
+
+
+def _indices(served: Served, products: Sequence[str]) -> np.ndarray:
+    return np.asarray([served.product_index[p] for p in products if p in served.product_index], np.int64)
+

@@ -1,0 +1,256 @@
+"""Events in real time: POST /v1/events (checks, idempotency, limits), the next answer reflects them (fold-in),
+business rules on every recommendation endpoint, the availability list, and the event store itself."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from segrec.columns import Columns
+from segrec.events import check_events, open_store
+from segrec.recommend.foldin import FoldIn
+from segrec.service import Settings, create_app
+
+if TYPE_CHECKING:
+    from bundle_helpers import Trained
+
+pytest_plugins = ["bundle_helpers"]
+
+C = Columns
+TOKEN = "events-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def bundle_copy(bundle_path: Path, tmp_path: Path) -> Path:
+    """A private copy of the bundle, so each test has its own events.duckdb beside it."""
+    return Path(shutil.copytree(bundle_path, tmp_path / "shop" / "model"))
+
+
+@pytest.fixture
+def client(bundle_copy: Path) -> Iterator[TestClient]:
+    app = create_app(Settings(bundle=bundle_copy, admin_token=TOKEN, access_log=False))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def _ids(body: dict) -> list[str]:
+    return [i["product_id"] for i in body["items"]]
+
+
+def _post(client: TestClient, *events: dict) -> dict:
+    response = client.post("/v1/events", json={"events": list(events)})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# --- the fold-in is the served model -------------------------------------------------------------------------
+@pytest.mark.parametrize("discover", [True, False])
+def test_fold_in_without_new_events_equals_the_model(trained: Trained, discover: bool) -> None:
+    model = trained.recommender
+    engine = FoldIn(model)
+    users = np.arange(model.dataset_.n_users)
+    items, scores, reasons = engine.recommend(engine.histories([(int(u), []) for u in users]), 10, discover=discover)
+    expected = model.recommend(model.dataset_.users.external_ids, 10, filter_seen=discover)
+    for row, user in enumerate(model.dataset_.users.external_ids):
+        part = expected[expected[C.User] == user]
+        kept = items[row] >= 0
+        assert list(model.dataset_.items.to_external(items[row][kept])) == part[C.Item].tolist()
+        assert reasons[row] == part[C.Reason].tolist()
+        np.testing.assert_allclose(scores[row][kept], part[C.Score].to_numpy(), rtol=1e-4, atol=1e-5)
+
+
+# --- POST /v1/events ---------------------------------------------------------------------------------------------
+def test_events_are_stored_idempotently_and_listed_newest_first(client: TestClient, trained: Trained) -> None:
+    user = str(trained.recommender.dataset_.users.external_ids[3])
+    products = [str(p) for p in trained.recommender.dataset_.items.external_ids[:3]]
+    first = _post(client, {"user_id": user, "product_id": products[0], "timestamp": "2026-01-02T10:00:00",
+                           "quantity": 2, "price": 3.5, "order_id": "O1", "event_id": "e1"},
+                  {"user_id": user, "product_id": products[1], "event_type": "view", "event_id": "e2"})
+    assert first == {"accepted": 2, "duplicates": 0, "unknown_products": 0}
+    again = _post(client, {"user_id": user, "product_id": products[0], "event_id": "e1"},
+                  {"user_id": user, "product_id": products[2], "event_type": "cart", "event_id": "e3"},
+                  {"user_id": user, "product_id": products[2], "event_type": "cart", "event_id": "e3"})
+    assert again == {"accepted": 1, "duplicates": 2, "unknown_products": 0}
+    listed = client.get(f"/v1/users/{user}/events", params={"limit": 2}).json()["events"]
+    assert [e["event_id"] for e in listed] == ["e3", "e2"]
+    older = client.get(f"/v1/users/{user}/events").json()["events"][-1]
+    assert older["timestamp"] == "2026-01-02T10:00:00" and older["quantity"] == 2 and older["price"] == 3.5
+    assert older["product_name"] and older["order_id"] == "O1" and older["event_type"] == "purchase"
+    assert client.get("/v1/users/nobody/events").json() == {"user_id": "nobody", "events": []}
+
+
+def test_bad_events_are_refused_whole_with_the_ingestion_reasons(client: TestClient, trained: Trained) -> None:
+    product = str(trained.recommender.dataset_.items.external_ids[0])
+    good = {"user_id": "u-ok", "product_id": product}
+    response = client.post("/v1/events", json={"events": [
+        good, {"user_id": "  ", "product_id": product}, {"user_id": "u", "product_id": product, "price": -1},
+        {"user_id": "u", "product_id": product, "quantity": 2.5}, {"user_id": "u", "product_id": product, "quantity": 0},
+        {"user_id": "u", "product_id": product, "timestamp": "yesterday"},
+        {"user_id": "u", "product_id": product, "quantity": 9.2e18}]})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert [(d["loc"][2], d["loc"][3], d["type"]) for d in detail] == [
+        (1, "user_id", "missing_user_id"), (2, "price", "negative_price"),
+        (3, "quantity", "unparsable_number:quantity"), (4, "quantity", "nonpositive_quantity"),
+        (5, "timestamp", "unparsable_date"), (6, "quantity", "unparsable_number:quantity")]
+    assert client.get("/v1/users/u-ok/events").json()["events"] == []  # nothing of the request was stored
+    for body in ({"events": []}, {"events": [{"user_id": "u"}]}, {"events": [{**good, "event_type": "click"}]},
+                 {"events": [{**good, "colour": "red"}]}, {"events": [{**good, "quantity": "2"}]}):
+        assert client.post("/v1/events", json=body).status_code == 422, body
+
+
+def test_dates_parse_as_in_file_ingestion() -> None:
+    rows, problems = check_events([{"user_id": "17850.0", "product_id": " P1 ", "timestamp": "01/02/2024 10:30"},
+                                   {"user_id": "a", "product_id": "P1", "timestamp": "2024-02-01T10:30:00Z"}])
+    assert problems == [] and rows[0][C.User] == "17850" and rows[0][C.Item] == "P1"
+    assert rows[0][C.Date].isoformat() == "2024-01-02T10:30:00" and rows[1][C.Date].isoformat() == "2024-02-01T10:30:00"
+    assert rows[0][C.Quantity] == 1 and rows[0][C.Price] is None
+
+
+def test_too_many_events_are_413_and_unknown_products_are_counted(client: TestClient) -> None:
+    many = {"events": [{"user_id": "u", "product_id": "p"}] * 1001}
+    # 1,001 short events stay under the default 256 KiB body limit: the event count answers the 413
+    response = client.post("/v1/events", json=many)
+    assert response.status_code == 413 and "at most 1,000" in response.json()["detail"]
+    assert _post(client, {"user_id": "u", "product_id": "brand-new-product"})["unknown_products"] == 1
+    body = client.get("/v1/users/u/recommendations").json()  # a view of an unknown product only: cold start
+    assert body["cold_start"] is True and len(body["items"]) == 10
+    metrics = client.get("/metrics").text
+    assert "segrec_events_unknown_products_total 1.0" in metrics
+    assert 'segrec_events_stored_total{type="purchase"} 1.0' in metrics
+
+
+# --- the next answer reflects them ---------------------------------------------------------------------------------
+def test_a_purchase_leaves_discover_and_the_answer_is_folded(client: TestClient, trained: Trained) -> None:
+    user = str(trained.recommender.dataset_.users.external_ids[5])
+    before = client.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()
+    assert before["personalised_from_events"] is False
+    bought = _ids(before)[:2]
+    _post(client, *({"user_id": user, "product_id": p} for p in bought))
+    after = client.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()
+    assert after["personalised_from_events"] is True and after["cold_start"] is False
+    assert len(after["items"]) == 10 and not set(bought) & set(_ids(after))
+    again = client.get(f"/v1/users/{user}/recommendations", params={"k": 10, "mode": "buy-again"}).json()
+    assert again["personalised_from_events"] is True and len(again["items"]) == 10
+    reasons = {i["product_id"]: i["reason"] for i in again["items"]}
+    assert all(reasons[p] == "you bought this before" for p in bought if p in reasons)
+    deep = client.get(f"/v1/users/{user}/recommendations", params={"k": 40}).json()
+    assert _ids(deep)[:10] == _ids(after) and len(deep["items"]) == 40
+    batch = client.post("/v1/recommendations", json={"user_ids": [user], "k": 10}).json()["results"][0]
+    assert _ids(batch) == _ids(after) and batch["personalised_from_events"] is True
+
+
+def test_an_unknown_customer_with_events_is_personalised(client: TestClient, trained: Trained) -> None:
+    dataset = trained.recommender.dataset_
+    cold = client.get("/v1/users/newcomer/recommendations").json()
+    assert cold["cold_start"] is True
+    category = dataset.catalogue[C.Category].value_counts().index[0]
+    picks = dataset.catalogue.loc[dataset.catalogue[C.Category] == category, C.Item].astype(str).tolist()[:4]
+    _post(client, *({"user_id": "newcomer", "product_id": p} for p in picks))
+    body = client.get("/v1/users/newcomer/recommendations").json()
+    assert body["cold_start"] is False and body["personalised_from_events"] is True
+    assert len(body["items"]) == 10 and not set(picks) & set(_ids(body)) and _ids(body) != _ids(cold)
+    _post(client, {"user_id": "browser", "product_id": picks[0], "event_type": "view"})
+    viewed = client.get("/v1/users/browser/recommendations").json()
+    assert viewed["personalised_from_events"] is True and picks[0] not in _ids(viewed)
+
+
+# --- business rules ----------------------------------------------------------------------------------------------
+def test_rules_filter_every_endpoint_and_still_fill_k(client: TestClient, trained: Trained) -> None:
+    dataset = trained.recommender.dataset_
+    catalogue = dataset.catalogue
+    user = str(dataset.users.external_ids[7])
+    plain = _ids(client.get(f"/v1/users/{user}/recommendations").json())
+    excluded = client.get(f"/v1/users/{user}/recommendations", params={"exclude": plain[:3]}).json()
+    assert _ids(excluded)[:7] == plain[3:] and len(excluded["items"]) == 10 and [i["rank"] for i in excluded["items"]] == list(range(1, 11))
+    category = catalogue[C.Category].value_counts().index[-1]  # the smallest category: beyond the cached top-K
+    members = set(catalogue.loc[catalogue[C.Category] == category, C.Item].astype(str))
+    bought = set(dataset.items.to_external(dataset.purchases[7].indices))
+    k = min(10, len(members - bought))
+    only = client.get(f"/v1/users/{user}/recommendations", params={"categories": category, "k": k}).json()
+    assert len(only["items"]) == k and set(_ids(only)) <= members - bought
+    price = float(catalogue[C.Price].median())
+    cheap = client.get(f"/v1/users/{user}/recommendations", params={"max_price": price, "k": 20}).json()
+    prices = dict(zip(catalogue[C.Item].astype(str), catalogue[C.Price], strict=True))
+    assert len(cheap["items"]) == 20 and all(prices[p] <= price for p in _ids(cheap))
+    dear = client.post("/v1/recommendations", json={"user_ids": [user, "ghost"], "k": 5, "min_price": price,
+                                                    "exclude_categories": [category]}).json()["results"]
+    for result in dear:
+        assert len(result["items"]) == 5 and all(prices[p] >= price and p not in members for p in _ids(result))
+    anonymous = client.post("/v1/recommendations", json={"k": 6, "exclude": plain, "categories": [category]}).json()
+    assert set(_ids(anonymous["results"][0])) <= members
+    similar = client.get(f"/v1/products/{plain[0]}/similar", params={"k": 5, "exclude": plain[1:3]}).json()
+    assert not set(plain[1:3]) & set(_ids(similar))
+    assert client.get(f"/v1/users/{user}/recommendations", params={"min_price": -1}).status_code == 422
+
+
+def test_availability_is_enforced_persisted_and_survives_reload(client: TestClient, trained: Trained,
+                                                                bundle_copy: Path) -> None:
+    user = str(trained.recommender.dataset_.users.external_ids[9])
+    plain = _ids(client.get(f"/v1/users/{user}/recommendations").json())
+    assert client.put("/admin/availability", json={"unavailable": plain[:2]}).status_code == 401
+    state = client.put("/admin/availability", json={"unavailable": [*plain[:2], "gone"]}, headers=AUTH).json()
+    assert state == {"unavailable": sorted([*plain[:2], "gone"]), "unknown": ["gone"]}
+    answer = _ids(client.get(f"/v1/users/{user}/recommendations").json())
+    assert len(answer) == 10 and not set(plain[:2]) & set(answer)
+    cold = client.post("/v1/recommendations", json={"k": 20}).json()["results"][0]
+    assert not set(plain[:2]) & set(_ids(cold))
+    assert client.post("/admin/reload", headers=AUTH).status_code == 200
+    assert not set(plain[:2]) & set(_ids(client.get(f"/v1/users/{user}/recommendations").json()))
+    with TestClient(create_app(Settings(bundle=bundle_copy, access_log=False))) as restarted:  # a new process would
+        assert not set(plain[:2]) & set(_ids(restarted.get(f"/v1/users/{user}/recommendations").json()))
+
+
+# --- the stores ------------------------------------------------------------------------------------------------
+def _exercise(store_location: str | Path) -> None:
+    rows, _ = check_events([{"user_id": "u1", "product_id": "p1", "event_type": "purchase", "event_id": "a",
+                             "price": 2.0, "quantity": 3},
+                            {"user_id": "u1", "product_id": "p2", "event_type": "view"}])
+    with open_store(store_location) as store:
+        first = store.append(rows)
+        assert first.inserted == 2 and first.duplicates == 0
+        assert store.append(rows[:1]).duplicates == 1
+        changes = store.changes(0)
+        assert [e[C.Item] for e in changes.events] == ["p1", "p2"] and changes.last_seq == first.seqs[-1]
+        assert store.changes(first.seqs[0]).events[0][C.EventType] == "view"
+        assert [e[C.Item] for e in store.user_events("u1", 5)] == ["p2", "p1"]
+        version = store.set_unavailable(["b", "a", "a"])
+        assert store.unavailable() == ["a", "b"] and store.changes(10**9).availability_version == version
+    with open_store(store_location) as reopened:
+        assert len(reopened.changes(0).events) == 2 and reopened.unavailable() == ["a", "b"]
+
+
+def test_duckdb_store(tmp_path: Path) -> None:
+    _exercise(tmp_path / "events.duckdb")
+
+
+@pytest.mark.postgres
+def test_postgres_store(postgres_url: str) -> None:
+    _exercise(postgres_url)
+
+
+@pytest.mark.postgres
+def test_the_api_on_postgres(postgres_url: str, bundle_copy: Path, trained: Trained) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:  # the store test of this session may have left rows
+        conn.execute(sa.text("DROP TABLE IF EXISTS segrec_events, segrec_unavailable, segrec_store_meta"))
+    engine.dispose()
+    user = str(trained.recommender.dataset_.users.external_ids[11])
+    settings = Settings(bundle=bundle_copy, events=postgres_url, access_log=False)
+    with TestClient(create_app(settings)) as pg:
+        bought = _ids(pg.get(f"/v1/users/{user}/recommendations").json())[:1]
+        assert _post(pg, {"user_id": user, "product_id": bought[0], "event_id": "pg-1"})["accepted"] == 1
+        after = pg.get(f"/v1/users/{user}/recommendations").json()
+        assert after["personalised_from_events"] and bought[0] not in _ids(after)
+    assert not (bundle_copy.parent / "events.duckdb").exists()
+    with TestClient(create_app(settings)) as again:
+        assert again.get(f"/v1/users/{user}/recommendations").json()["personalised_from_events"] is True
