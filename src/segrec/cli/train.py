@@ -75,15 +75,18 @@ def train(
         events = load_source(source, format, map, map_file, options=options).events
         if events.empty:
             raise InputError(f"{source} holds no usable purchase rows")
-        with Progress(TextColumn("[bold]LightFM epochs"), BarColumn(), TextColumn("{task.completed} {task.description}"),
+        with Progress(TextColumn("[bold]{task.fields[stage]}"), BarColumn(), TextColumn("{task.completed:,} {task.description}"),
                       TimeElapsedColumn(), console=console, transient=True) as progress:
-            task = progress.add_task("", total=None)
+            task = progress.add_task("", total=None, stage="LightFM epochs")
 
             def on_epoch(epoch: int, score: float | None) -> None:
                 progress.update(task, completed=epoch, description=f"(P@10 {score:.3f})" if score is not None else "")
 
+            def on_write(done: int, total: int) -> None:
+                progress.update(task, stage="recommendations", completed=done, total=total, description="customers")
+
             model = train_recommender(events, out, segments=_read_segments(segments), seed=seed, k=k,
-                                      epoch_callback=on_epoch, validation=validation or "auto")
+                                      epoch_callback=on_epoch, validation=validation or "auto", progress=on_write)
         ds = model.dataset_
         console.print(f"fitted on {ds.n_users:,} customers x {ds.n_items:,} products "
                       f"(LightFM best epoch {model.cf_.best_epoch_}) in {time.perf_counter() - began:.1f} s")
