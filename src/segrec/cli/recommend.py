@@ -52,9 +52,10 @@ def recommend(
                                    "recommendations": frame.to_dict(orient="records")}, indent=2))
             return
         title = f"{k} recommendations for {user} ({mode.value})" + ("" if known else ": unknown customer, cold start")
-        table = Table(title=escape(title), title_justify="left")
-        for column in (Columns.Rank, Columns.Item, Columns.ItemName, Columns.Score, Columns.Reason):
-            table.add_column(column, justify="right" if column in (Columns.Rank, Columns.Score) else "left")
+        table = Table(title=escape(title), title_justify="left", caption="relevance: the model's score before the "
+                      "diversity step that sets the rank (compare within one list only)", caption_justify="left")
+        for column in (Columns.Rank, Columns.Item, Columns.ItemName, "relevance", Columns.Reason):
+            table.add_column(column, justify="right" if column in (Columns.Rank, "relevance") else "left")
         for row in frame.itertuples(index=False):
             rec = row._asdict()
             table.add_row(str(rec[Columns.Rank]), escape(str(rec[Columns.Item])), escape(str(rec[Columns.ItemName])),
