@@ -57,6 +57,8 @@ def test_full_run_report_has_every_section(run: PipelineRun, tmp_path: Path) -> 
     assert f"{len(run.events):,}" in text and "rows read" in text  # the ingestion summary (3,033 rows)
     assert "RFM group" in text and 'data-testid="rfm-grid"' in html
     assert manifest["data_fingerprint"] in text and "segrec run" in text
+    why = re.search(r'data-testid="blend-why"><strong>Why this blend:</strong> ([^<]+)<', html)
+    assert why and why.group(1).startswith(("Validated on", "Not tuned"))  # the served bundle's own tuning
     names = pd.read_parquet(run.out / "recommendations.parquet")[C.ItemName]
     assert sum(name in text for name in names.unique()) >= 5  # example recommendations by product name
     assert "is missing" not in text and "no evaluation" not in text.lower()

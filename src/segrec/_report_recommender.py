@@ -31,7 +31,8 @@ MODEL_DESCRIPTIONS = {
     "ease": "item-to-item linear model (EASE)",
     "content": "products whose descriptions resemble past purchases",
     "lightfm": "LightFM with product and customer features",
-    "hybrid": "LightFM candidates, scored with product text, re-ranked for the customer's segment",
+    "hybrid": "a blend of the models above and trend/segment signals, tuned on held-out purchases of its own "
+              "training data, re-ranked by a learned ranker when that helps",
 }
 
 
@@ -73,7 +74,21 @@ def recommender_section(run: RunDir) -> dict[str, Any]:
         "best_lift": _lift(best, by_name.get(BASELINE), k),
         # the honest comparison: the served model against the best of everything else measured in the same run
         "strongest": _lift(by_name.get(served), strongest, k),
+        "why": _why(run, by_name.get(served), report),
     }
+
+
+def _why(run: RunDir, served: Mapping[str, Any] | None, report: Mapping[str, Any]) -> str | None:
+    """Why the served model ranks as it does, in one sentence: the deployed bundle's own tuning table when the
+    run saved one (the model people get), else that of the evaluated model."""
+    from .recommend.hybrid.tuning import describe_tuning  # late: the report reads files, not models
+
+    config = ((run.json("bundle/manifest.json") or {}).get("model") or {}).get("config") or {}
+    tuning = config.get("tuning") or (served or {}).get("tuning")
+    if not tuning:
+        return None
+    mode = "buy_again" if report.get("mode") == "buy-again" else "discover"
+    return describe_tuning(tuning, mode)
 
 
 def _lift(model: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
