@@ -254,3 +254,19 @@ def test_the_api_on_postgres(postgres_url: str, bundle_copy: Path, trained: Trai
     assert not (bundle_copy.parent / "events.duckdb").exists()
     with TestClient(create_app(settings)) as again:
         assert again.get(f"/v1/users/{user}/recommendations").json()["personalised_from_events"] is True
+
+
+def test_duckdb_store_is_shared_through_its_owner_and_taken_over(tmp_path: Path) -> None:
+    """A second opener of the file (another worker, segrec train) goes through the process that holds it, and
+    takes the file over when that one closes."""
+    rows, _ = check_events([{"user_id": "u", "product_id": "p", "event_type": "purchase", "event_id": "x",
+                             "timestamp": "2026-01-01 10:00:00"}])
+    owner = open_store(tmp_path / "events.duckdb")
+    client = open_store(tmp_path / "events.duckdb")
+    assert owner.is_owner and not client.is_owner
+    assert client.append(rows).inserted == 1 and client.append(rows).duplicates == 1
+    assert owner.changes(0).events[0][C.Date].isoformat() == "2026-01-01T10:00:00"
+    client.export(tmp_path / "export.parquet")
+    owner.close()
+    assert [e[C.EventId] for e in client.user_events("u", 5)] == ["x"] and client.is_owner
+    client.close()

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..events.training import stored_purchases
 from ..exceptions import InputError
 from ..io import ReadOptions
 from ..recommend.training import MODEL_DIR, RECOMMENDATIONS_FILE, train_recommender
@@ -58,12 +59,18 @@ def train(
     engine: EngineOpt = "local",
     spark_master: SparkMasterOpt = "local[*]",
     spark_conf: SparkConfOpt = None,
+    events_store: Annotated[str | None, typer.Option(
+        "--events", help="Also train on the purchases the API stored: the event store's DuckDB file (e.g. "
+                         "DIR/events.duckdb) or postgresql+psycopg:// URL; POST /admin/reload then serves the "
+                         "new bundle, which folds in only the events stored after it was trained.")] = None,
     *,
     options: ReadOptions = READ_DEFAULTS,
 ) -> None:
     """Fit the hybrid recommender (LightFM + EASE + TF-IDF content) and write model/ and recommendations."""
     with user_errors():
         if engine != "local":
+            if events_store is not None:
+                raise InputError("--events trains with the local engine only; drop --engine or --events")
             local_engine_only(options)
             from . import _engine
 
@@ -73,6 +80,13 @@ def train(
             return
         began = time.perf_counter()
         events = load_source(source, format, map, map_file, options=options).events
+        extra: dict = {}
+        if events_store is not None:
+            stored = stored_purchases(events_store, catalogue_from=events)
+            console.print(f"event store {escape(events_store)}: {len(stored.events):,} purchases of "
+                          f"{stored.stored:,} events (through seq {stored.through_seq:,})")
+            events = pd.concat([events, stored.events], ignore_index=True) if len(stored.events) else events
+            extra["events"] = stored.manifest(str(events_store))
         if events.empty:
             raise InputError(f"{source} holds no usable purchase rows")
         with Progress(TextColumn("[bold]{task.fields[stage]}"), BarColumn(), TextColumn("{task.completed:,} {task.description}"),
@@ -86,7 +100,8 @@ def train(
                 progress.update(task, stage="recommendations", completed=done, total=total, description="customers")
 
             model = train_recommender(events, out, segments=_read_segments(segments), seed=seed, k=k,
-                                      epoch_callback=on_epoch, validation=validation or "auto", progress=on_write)
+                                      epoch_callback=on_epoch, validation=validation or "auto", progress=on_write,
+                                      params=extra)
         ds = model.dataset_
         console.print(f"fitted on {ds.n_users:,} customers x {ds.n_items:,} products "
                       f"(LightFM best epoch {model.cf_.best_epoch_}) in {time.perf_counter() - began:.1f} s")

@@ -97,7 +97,7 @@ class _Owner:
         return getattr(self, f"op_{op}")(**args)
 
     def op_append(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        rows = insert_rows(events)
+        rows = insert_rows(_decode_events(events))  # times arrive as ISO text from another process
         names = ", ".join(_ARROW.names)
         with self.write:
             cursor = self.con.cursor()

@@ -55,13 +55,15 @@ def train_recommender(
     evaluation: Mapping[str, Any] | None = None,
     validation: str = "auto",
     progress: Callable[[int, int], None] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> HybridRecommender:
     """Fit a :class:`HybridRecommender` on ``events``; write ``out_dir/<bundle_dir>/`` (a bundle) and
     ``out_dir/recommendations.parquet`` (top-``k`` discover-mode recommendations of every customer).
 
     ``segmenter``, ``profiles`` and ``evaluation`` go into the bundle as they are, so that the API can assign
     new customers to segments and show the held-out figures of the model it serves. ``validation`` is how the
-    hybrid draws its tuning slice (``auto``: the last period unless the dates cannot carry it)."""
+    hybrid draws its tuning slice (``auto``: the last period unless the dates cannot carry it). ``params`` are
+    added to the manifest's (e.g. ``events``: the event-store mark the API folds in from)."""
     out = Path(out_dir)
     began = time.perf_counter()
     dataset = Dataset.from_events(events, segments=segment_labels(segments))
@@ -70,7 +72,8 @@ def train_recommender(
     model.fit(dataset, events=events)
     fit_seconds = time.perf_counter() - began
     save_bundle(out / bundle_dir, recommender=model, segmenter=segmenter, segments=segments, profiles=profiles,
-                evaluation=evaluation, params={"seed": seed, "k": k, "fit_seconds": round(fit_seconds, 2)})
+                evaluation=evaluation, params={"seed": seed, "k": k, "fit_seconds": round(fit_seconds, 2),
+                                               **(params or {})})
     write_recommendations(model, out / RECOMMENDATIONS_FILE, k, progress=progress)
     return model
 
