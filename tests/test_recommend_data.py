@@ -87,3 +87,13 @@ def test_lightfm_features_identity_first_rows_sum_to_one() -> None:
     assert feats.shape == (3, 3 + side.shape[1])
     np.testing.assert_allclose(np.asarray(feats.sum(axis=1)).ravel(), 1.0, rtol=1e-6)
     assert feats[1, 1] > 0  # row i's own identity feature is column i
+
+
+def test_catalogue_takes_each_products_most_frequent_text_ties_to_the_first_seen() -> None:
+    events = pd.DataFrame({C.User: ["u1", "u2", "u3", "u4", "u5", "u6"],
+                           C.Item: ["p", "p", "p", "p", "q", "q"],
+                           C.ItemName: ["mug b", "mug a", "mug a", "mug b", None, "lamp"],
+                           C.Category: ["x", "y", "y", "y", None, None]})
+    cat = Dataset.from_events(events).catalogue.set_index(C.Item)
+    assert cat.loc["p", C.ItemName] == "mug b" and cat.loc["p", C.Category] == "y"
+    assert cat.loc["q", C.ItemName] == "lamp" and cat.loc["q", C.Category] == "unknown"
