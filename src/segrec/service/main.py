@@ -16,6 +16,7 @@ import signal
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from .. import __version__
 from ..events import EventStore, default_location, open_store
@@ -64,11 +65,12 @@ def create_app(settings: Settings | None = None, *, served: Served | None = None
             if store is not None:
                 store.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # FastAPI with /docs and /redoc assets from the installed package, not a CDN
         title="segrec",
         version=__version__,
         summary="Customer segments and product recommendations, served in real time.",
         lifespan=lifespan,
+        static_url="/static-docs",
     )
     app.state.settings, app.state.holder, app.state.metrics = settings, holder, metrics
     app.state.feed = None  # EventsFeed once the lifespan opened the event store
