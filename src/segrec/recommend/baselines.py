@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 from ..exceptions import InputError
 from ._state import ArrayStateMixin
 from .base import Recommender
-from .collaborative import LightFMRecommender
+from .collaborative import FactorScoring, LightFMRecommender
 from .data import Dataset
 from .priors import HALF_LIFE_DAYS, recency_weights, segment_popularity
 
@@ -140,13 +140,10 @@ class BuyAgainRecommender(Recommender):
         return model
 
 
-class _FactorRecommender(ArrayStateMixin, Recommender):
+class _FactorRecommender(FactorScoring, ArrayStateMixin, Recommender):
     """Scores are ``user_factors_ @ item_factors_.T`` (biases folded into the factors)."""
 
     _state_arrays: ClassVar[tuple[str, ...]] = ("user_factors_", "item_factors_")
-
-    def _score(self, user_idx: np.ndarray) -> np.ndarray:
-        return self.user_factors_[user_idx] @ self.item_factors_.T
 
 
 class LightFMOriginalRecommender(LightFMRecommender):
