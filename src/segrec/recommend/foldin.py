@@ -87,6 +87,7 @@ class FoldIn:
         self.word_rate = np.asarray((bought @ content.profile_words_).sum(axis=0)).ravel() / max(bought.nnz, 1)
         self.words_l1 = normalize(content.profile_words_, norm="l1")
         self.segment_labels = segment_of(self.dataset.user_attributes)
+        self._row_ids: dict[int, IdMap] = {}
         self.favourites = {s: set(items) for s, items in model.favourites_.items()}
         self.neighbours_to = content.neighbours_.T.tocsr()  # row i: the items i is a neighbour of
         self.neighbours_to.sort_indices()
@@ -134,11 +135,14 @@ class FoldIn:
 
     def _as_dataset(self, h: Histories) -> Dataset:
         """The histories as a dataset of their own (row i = user i), for the parts that read histories."""
-        return replace(self.dataset, users=IdMap(np.arange(len(h)).astype(str)), purchases=h.purchases,
-                       interactions=h.interactions, recency_days=h.recency_days)
+        users = self._row_ids.get(len(h))
+        if users is None:  # building an IdMap (a pandas index) costs more than the rest: once per size
+            users = self._row_ids[len(h)] = IdMap(np.arange(len(h)).astype(str))
+        return replace(self.dataset, users=users, purchases=h.purchases, interactions=h.interactions,
+                       recency_days=h.recency_days)
 
     # ---------------------------------------------------------------------------------------------- signals
-    def _raw(self, h: Histories, rows: Dataset, names: Sequence[str]) -> dict[str, np.ndarray]:
+    def _raw(self, h: Histories, rows: Dataset, names: Sequence[str], lifts: np.ndarray) -> dict[str, np.ndarray]:
         """The hybrid's signals for the histories: those read from a history through the hybrid's own
         ``raw_signals`` on them, those learned per customer (LightFM vector, segment, peers) from the bundle, and
         the word profile against the whole shop's word rates."""
@@ -158,7 +162,7 @@ class FoldIn:
             elif name == "again":  # shares of the whole shop's buyers, not of these few rows'
                 raw = again_scores(h.again, pop / max(self.dataset.n_users, 1), everyone)
             elif name == "profile":
-                raw = self._profile(sp.csr_matrix(h.purchases > 0, dtype=np.float32))
+                raw = self._profile(lifts)
             elif name in ("segment", "peers"):
                 table, codes = ((model.segment_popularity_, model.user_segment_) if name == "segment"
                                 else (model.peer_popularity_, model.user_peers_))
@@ -182,10 +186,10 @@ class FoldIn:
         expected = np.asarray(binary.sum(axis=1)) * self.word_rate[None, :]
         return np.log((counts + PROFILE_PRIOR) / (expected + PROFILE_PRIOR)).astype(np.float32)
 
-    def _profile(self, binary: sp.csr_matrix) -> np.ndarray:
+    def _profile(self, lifts: np.ndarray) -> np.ndarray:
         if self.words_l1.shape[1] == 0:
-            return np.zeros((binary.shape[0], self.dataset.n_items), np.float32)
-        return np.asarray(self.words_l1 @ self._lifts(binary).T).T.astype(np.float32)
+            return np.zeros((lifts.shape[0], self.dataset.n_items), np.float32)
+        return np.asarray(self.words_l1 @ lifts.T).T.astype(np.float32)
 
     @staticmethod
     def _weighted(z: dict[str, np.ndarray], weights: dict[str, float], shape: tuple[int, int]) -> np.ndarray:
@@ -207,7 +211,8 @@ class FoldIn:
         wanted = {name for name in (SIGNALS if discover else ALL_SIGNALS) if weights.get(name, 0.0)}
         wanted |= set(SIGNALS) if ranked else set()
         wanted |= {"cf", "item", "content", *(("profile",) if model.weights_.get("profile") else ())}  # reasons
-        raw = self._raw(h, rows, [s for s in ALL_SIGNALS if s in wanted])
+        lifts = self._lifts(sp.csr_matrix(h.purchases > 0, dtype=np.float32))
+        raw = self._raw(h, rows, [s for s in ALL_SIGNALS if s in wanted], lifts)
         z = {name: standardise(block) for name, block in raw.items()}
         blended = self._weighted({s: z[s] for s in (SIGNALS if discover else ALL_SIGNALS) if s in z}, weights,
                                  (n, n_items))
@@ -220,7 +225,7 @@ class FoldIn:
         if ranked:
             inputs = RankerInputs(z={s: z[s] for s in SIGNALS}, raw={s: raw[s] for s in LOG_SIGNALS},
                                   history=np.log1p(np.diff(h.purchases.indptr)).astype(np.float32),
-                                  lifts=self._lifts(sp.csr_matrix(h.purchases > 0, dtype=np.float32)),
+                                  lifts=lifts,
                                   words=model.content_.profile_words_, terms=list(model.content_.profile_terms_))
             scores = model.ranker_.score(inputs)
             relevance = np.where(pool >= 0, np.take_along_axis(scores, np.maximum(pool, 0), axis=1), -np.inf)
