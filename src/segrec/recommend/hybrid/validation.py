@@ -82,7 +82,7 @@ def _choose(dataset: Dataset, events: pd.DataFrame | None, protocol: str) -> tup
     distinct = int(dates.nunique())
     if distinct < MIN_DISTINCT_DATES:
         return "random", f"the purchases fall on only {distinct} distinct day(s)"
-    return "temporal", "deployment predicts the next purchases (the default)"
+    return "temporal", "the default for a deployed model, which predicts the next purchases"
 
 
 def _dates(dataset: Dataset, events: pd.DataFrame | None) -> pd.Series | None:
