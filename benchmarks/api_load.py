@@ -86,13 +86,10 @@ end
 """
 
 
-POST_SCRIPT = """
-local counter, ids, products, run = 0, {}, {}, "r"
-local thread_no = 0
-function setup(thread)
-  thread:set("offset", thread_no)
-  thread_no = thread_no + 1
-end
+# The event poster: the GET script's thread numbering and summary, its own init and request.
+POST_SCRIPT = WRK_SCRIPT[:WRK_SCRIPT.index("function init")].replace(
+    'local counter, done_count, ids, k, max_requests = 0, 0, {}, "10", 0',
+    'local counter, ids, products, run = 0, {}, {}, "r"') + """
 function init(args)
   for line in io.lines(args[1]) do ids[#ids + 1] = line end
   for line in io.lines(args[2]) do products[#products + 1] = line end
