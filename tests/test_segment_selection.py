@@ -7,10 +7,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
 
 from segrec.exceptions import InputError, UnstableSegmentationWarning
-from segrec.segment_selection import KMetrics, choose_k, stability, sweep_k
+from segrec.segment_selection import KMetrics, adjusted_rand, choose_k, stability, sweep_k
 from segrec.segmentation import FeaturePreprocessor, Segmenter
 
 
@@ -77,3 +80,23 @@ def test_stability_is_perfect_on_blobs_and_warns_when_below_threshold() -> None:
     with pytest.warns(UnstableSegmentationWarning, match="mean ARI"):
         result = stability(noise, noisy, n_seeds=5, n_bootstrap=5, threshold=0.999)
     assert not result.stable and result.to_dict()["seeds"]["min"] < 0.999
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 9)), min_size=1, max_size=300))
+def test_adjusted_rand_is_scikit_learns_to_the_bit(pairs: list[tuple[int, int]]) -> None:
+    a, b = (np.array(side, dtype=np.int64) for side in zip(*pairs, strict=True))
+    assert adjusted_rand(a, b) == adjusted_rand_score(a, b)
+    assert adjusted_rand(a, a) == adjusted_rand_score(a, a) == 1.0
+
+
+def test_adjusted_rand_hands_other_labels_to_scikit_learn() -> None:
+    assert adjusted_rand(np.array([-1, 0, 0, 1]), np.array([0, 0, 1, 1])) == adjusted_rand_score([-1, 0, 0, 1],
+                                                                                                  [0, 0, 1, 1])
+    assert adjusted_rand(np.array(["a", "b", "b"]), np.array([0, 1, 1])) == 1.0
+    with pytest.raises(ValueError):
+        adjusted_rand(np.array([0, 1]), np.array([0, 1, 1]))
+    rng = np.random.default_rng(0)  # a million labels: the stability check's size
+    a = rng.integers(0, 5, 1_000_000)
+    b = np.where(rng.random(len(a)) < 0.99, a, rng.integers(0, 6, len(a)))
+    assert adjusted_rand(a, b) == adjusted_rand_score(a, b)

@@ -40,6 +40,23 @@ def test_preprocessor_logs_money_caps_and_standardises() -> None:
     np.testing.assert_allclose(Z[:, 0], expected)
 
 
+def test_transform_is_the_documented_formula_to_the_bit() -> None:
+    """Only the logged columns go through log1p, in place: the same numbers as the whole-matrix formula."""
+    X = customers()
+    X.iloc[:5, X.columns.get_loc(C.Income)] = np.nan
+    X.iloc[5, X.columns.get_loc(C.Spending)] = -3.0  # below the lower cap and below 0
+    pre = FeaturePreprocessor().fit(X)
+    raw = X[pre.features_].to_numpy(dtype="float64", na_value=np.nan)
+    raw = np.where(np.isnan(raw), pre.fill_, raw)
+    capped = np.clip(raw, pre.lower_, pre.upper_)
+    expected = (np.where(pre.log_, np.log1p(np.maximum(capped, 0.0)), capped) - pre.mean_) / pre.scale_
+    np.testing.assert_array_equal(pre.transform(X), expected)
+    none_logged = FeaturePreprocessor(log_features=[]).fit(X)
+    np.testing.assert_array_equal(none_logged.transform(X),
+                                  (np.clip(raw, none_logged.lower_, none_logged.upper_) - none_logged.mean_)
+                                  / none_logged.scale_)
+
+
 def test_whale_is_capped_and_gets_no_cluster_of_its_own() -> None:
     X = customers()
     X.iloc[0, X.columns.get_loc(C.Spending)] = 1e9

@@ -118,8 +118,10 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         """Return the standardised matrix (one row per customer, columns in ``features_`` order)."""
         _check_fitted(self, "mean_")
         raw = self._raw(X)
-        raw = np.where(np.isnan(raw), self.fill_, raw)
-        return (self._log(raw) - self.mean_) / self.scale_
+        z = self._log(np.where(np.isnan(raw), self.fill_, raw))
+        z -= self.mean_  # in place: a million customers' matrix is not copied twice more
+        z /= self.scale_
+        return z
 
     def _raw(self, X: pd.DataFrame) -> np.ndarray:
         missing = [f for f in self.features_ if f not in X.columns]
@@ -128,8 +130,12 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         return X[self.features_].to_numpy(dtype="float64", na_value=np.nan)
 
     def _log(self, raw: np.ndarray) -> np.ndarray:
+        """Winsorised copy of ``raw`` with the skewed columns ``log1p``-ed (only those: log1p is the cost)."""
         capped = np.clip(raw, self.lower_, self.upper_)
-        return np.where(self.log_, np.log1p(np.maximum(capped, 0.0)), capped)
+        logged = np.flatnonzero(self.log_)
+        if len(logged):
+            capped[:, logged] = np.log1p(np.maximum(capped[:, logged], 0.0))
+        return capped
 
 
 class Segmenter(ClusterMixin, BaseEstimator):
