@@ -28,14 +28,15 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _run(source: Path, out: Path) -> None:
+def _run(source: Path, out: Path) -> str:
     result = CliRunner().invoke(app, ["run", str(source), "--out", str(out), *ARGS])
     assert result.exit_code == 0, result.output
+    return result.output
 
 
 def test_run_writes_every_stage_and_a_report_that_reruns_it(source: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    _run(source, out)
+    said = _run(source, out)
     for name in ("events.parquet", "validation.json", "rejects.csv", "segments.csv", "segmentation.json",
                  "evaluation.json", "recommendations.parquet", "report.html", "run.json"):
         assert (out / name).exists(), name
@@ -52,6 +53,16 @@ def test_run_writes_every_stage_and_a_report_that_reruns_it(source: Path, tmp_pa
     text = unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (out / "report.html").read_text())))
     command = f"segrec run {source} --segments-k 3 -k 5 --seed 3 --out {out}"
     assert command in text
+
+    stages = json.loads((out / "run.json").read_text())["stages"]  # where the time and memory went
+    assert list(stages) == ["validate", "segment", "evaluate", "train", "report"]
+    for name, figures in stages.items():
+        assert figures["seconds"] >= 0 and figures["cpu_seconds"] >= 0 and figures["peak_rss_mb"] > 50, name
+        assert re.search(rf"{name}\s+[0-9.]+ s\s+[0-9.]+ CPU s\s+[0-9,]+ MB peak", said), name
+    assert stages["train"]["seconds"] > 0
+    assert "Time and memory of this run" in text
+    for name in ("validate", "segment", "evaluate", "train"):  # the report is written before its own time is
+        assert re.search(rf"{name} {stages[name]['seconds']:.1f} {stages[name]['cpu_seconds']:.1f} ", text), name
 
 
 def test_same_seed_same_segments_and_recommendations(source: Path, tmp_path: Path) -> None:

@@ -157,7 +157,8 @@ def _guessed_format(source: str) -> str | None:
 
 
 def reproduce_section(run: RunDir) -> dict[str, Any]:
-    """The command that reruns the analysis, the served bundle's identity, the data hashes and the versions."""
+    """The command that reruns the analysis, each stage's seconds and peak memory (``run.json``), the served
+    bundle's identity, the data hashes and the versions."""
     data = run.json("validation.json") or {}
     evaluation = run.json("evaluation.json") or {}
     manifest = run.json("bundle/manifest.json") or {}
@@ -167,9 +168,11 @@ def reproduce_section(run: RunDir) -> dict[str, Any]:
 
         versions = package_versions()
     params = manifest.get("params") or {}
+    recorded = run.json("run.json") or {}
     return {
+        "stages": [{"name": name, **figures} for name, figures in (recorded.get("stages") or {}).items()],
         "command": rerun_command(data.get("source"), data.get("format"), data.get("columns_mapped") or {}, run.out,
-                                 (run.json("run.json") or {}).get("options")),
+                                 recorded.get("options")),
         "versions": versions, "report_version": __version__,
         "bundle": {"created_at": manifest.get("created_at"), "data_fingerprint": manifest.get("data_fingerprint"),
                    "segrec_version": manifest.get("segrec_version"), "model": (manifest.get("model") or {}).get("class"),

@@ -171,6 +171,15 @@ def print_outputs(console: Console, out: Path, outputs: tuple[tuple[str, str], .
     console.print(f"  {'report':<16}[bold]{escape(str(report))}[/]")
 
 
+def print_stages(console: Console, stages: dict[str, dict[str, Any]]) -> None:
+    """One line per stage: wall and CPU seconds, peak resident memory (what ``run.json`` records)."""
+    console.print(f"  {'stage':<10}{'wall':>10} {'CPU':>14} {'peak memory':>16}", highlight=False)
+    for name, st in stages.items():
+        scope = " (process so far)" if st.get("peak_rss_scope") else ""
+        console.print(f"  {name:<10}{st['seconds']:>8.1f} s {st['cpu_seconds']:>8.1f} CPU s "
+                      f"{st['peak_rss_mb']:>8,.0f} MB peak{scope}", highlight=False)
+
+
 def print_tuning(console: Console, result: Any) -> None:
     """How each self-tuning model of an evaluation result drew its validation slice and what it chose there."""
     from ..recommend.hybrid.tuning import describe_tuning  # late: the CLI starts without the models

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from .._atomic import atomic_path
+from .._stage_clock import StageClock
 from ..evaluation.runner import MODES, evaluate_modes
 from ..evaluation.splits import Split, default_cutoff, temporal_split
 from ..exceptions import InputError, TooFewCustomersError
@@ -41,6 +42,7 @@ from ._common import (
     local_engine_only,
     print_model_tuning,
     print_outputs,
+    print_stages,
     with_read_options,
     write_json,
     write_run_options,
@@ -86,6 +88,14 @@ def _evaluation_stage(events: pd.DataFrame, out: Path, segments: pd.Series, k: i
     payload["buy_again"] = results["buy-again"].to_dict()
     write_json(out / EVALUATION_FILE, payload)
     return payload
+
+
+def _record_stages(out: Path, clock: StageClock, skipped: dict[str, str]) -> None:
+    """Add the stages' seconds and peak memory (and the skipped stages, if any) to ``run.json``."""
+    record = {**json.loads((out / RUN_FILE).read_text()), "stages": clock.stages}
+    if skipped:
+        record["skipped"] = skipped
+    write_json(out / RUN_FILE, record)
 
 
 def _summary(evaluation: dict[str, Any] | None, k: int) -> dict[str, Any] | None:
@@ -136,6 +146,7 @@ def run(
                           **{name: value for name, value in dataclasses.asdict(options).items()
                              if value != getattr(READ_DEFAULTS, name)})
         began = time.perf_counter()
+        clock = StageClock()  # each stage's seconds and peak memory, for run.json, the summary and the report
         skipped: dict[str, str] = {}  # stage -> why, when the data are too small for it
         columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn(
             "{task.completed}/{task.total}"), TimeElapsedColumn())
@@ -145,42 +156,49 @@ def run(
             def stage(name: str, detail: str = "") -> None:
                 bar.update(task, description=f"{name}{': ' + detail if detail else ''}")
 
-            events = _validate_stage(source, out, format, map, map_file, options)
+            with clock.stage("validate"):
+                events = _validate_stage(source, out, format, map, map_file, options)
             bar.advance(task)
             stage("segment")
             seg = labels = None
-            try:
-                seg = run_segmentation(events, out, k=segments_k, seed=seed)
-                labels = segment_labels(seg.segments)
-            except TooFewCustomersError as exc:
-                skipped["segment"] = str(exc)
+            with clock.stage("segment"):
+                try:
+                    seg = run_segmentation(events, out, k=segments_k, seed=seed)
+                    labels = segment_labels(seg.segments)
+                except TooFewCustomersError as exc:
+                    skipped["segment"] = str(exc)
             bar.advance(task)
             evaluation = None
             if not skip_evaluation:
                 stage("evaluate")
-                try:
-                    evaluation = _evaluation_stage(events, out, labels, k, cutoff,
-                                                   lambda step, name: stage("evaluate", f"{step} {name}"))
-                except InputError as exc:  # the default cut-off leaves nothing to train or test on
-                    if cutoff is not None:  # the user's own --cutoff stays an error
-                        raise
-                    skipped["evaluate"] = f"the held-out evaluation needs purchases before and after a cut-off: {exc}"
+                with clock.stage("evaluate"):
+                    try:
+                        evaluation = _evaluation_stage(events, out, labels, k, cutoff,
+                                                       lambda step, name: stage("evaluate", f"{step} {name}"))
+                    except InputError as exc:  # the default cut-off leaves nothing to train or test on
+                        if cutoff is not None:  # the user's own --cutoff stays an error
+                            raise
+                        skipped["evaluate"] = ("the held-out evaluation needs purchases before and after a "
+                                               f"cut-off: {exc}")
             bar.advance(task)
             stage("train")
-            model = train_recommender(events, out, segments=seg.segments if seg else None, seed=seed, k=k,
-                              validation=validation or "auto",
-                              bundle_dir=BUNDLE_DIR, segmenter=seg.model if seg else None,
-                              profiles=seg.profiles if seg else None, evaluation=_summary(evaluation, k),
-                              epoch_callback=lambda epoch, score: stage("train", f"epoch {epoch}"))
+            with clock.stage("train"):
+                model = train_recommender(events, out, segments=seg.segments if seg else None, seed=seed, k=k,
+                                  validation=validation or "auto",
+                                  bundle_dir=BUNDLE_DIR, segmenter=seg.model if seg else None,
+                                  profiles=seg.profiles if seg else None, evaluation=_summary(evaluation, k),
+                                  epoch_callback=lambda epoch, score: stage("train", f"epoch {epoch}"))
             bar.advance(task)
-            if skipped:
-                write_json(out / RUN_FILE, {**json.loads((out / RUN_FILE).read_text()), "skipped": skipped})
+            _record_stages(out, clock, skipped)  # before the report, which shows them
             stage("report")
-            report = build_report(out)
+            with clock.stage("report"):
+                report = build_report(out)
+            _record_stages(out, clock, skipped)
             bar.advance(task)
         console.print(f"[green]done[/] in {time.perf_counter() - began:.0f} s: {len(events):,} events, "
                       + (f"{len(seg.profiles)} segments" if seg else "no segments"))
         print_model_tuning(console, model.tuning_)
+        print_stages(console, clock.stages)
         for name, why in skipped.items():
             console.print(f"[yellow]skipped {name}:[/] {escape(why)}", highlight=False)
         print_outputs(console, out, (("segments", "segments.csv"), ("evaluation", EVALUATION_FILE),
