@@ -42,6 +42,8 @@ def stage(name: str, fn, results: dict) -> object:
                      "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
                      "load_average": round(os.getloadavg()[0], 1)}
     console.print(f"{name}: {results[name]}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)  # after every stage: a run stopped midway keeps what it measured
+    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return value
 
 
