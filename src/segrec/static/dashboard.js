@@ -7,6 +7,7 @@
   const SIMILAR_K = 8;
   const SVG_NS = "http://www.w3.org/2000/svg";
   const PAGE = 50;
+  const EVENTS = 10;
   const GENDERS = { F: "female", M: "male", X: "other" };
   // The customer's own figures shown beside the segment's medians: [key, label, decimals].
   const FIGURES = [["total_spending", "Spend", 2], ["frequency", "Orders", 0], ["recency_days", "Days since last order", 0],
@@ -150,30 +151,78 @@
     resetSimilar();
     busy(region, `Looking up ${userId}…`);
     status(`Loading customer ${userId}…`);
-    const [profile, recs] = await Promise.allSettled([
+    const [profile, recs, events] = await Promise.allSettled([
       api(`/v1/users/${encodeURIComponent(userId)}/profile`),
       api("/v1/recommendations", { user_ids: [userId], k: K, mode }),
+      api(`/v1/users/${encodeURIComponent(userId)}/events?limit=${EVENTS}`),
     ]);
     const children = [];
     if (profile.status === "fulfilled") children.push(...customerView(profile.value));
     else children.push(el("p", { class: "note", "data-testid": "customer-segment", text: profile.reason.status === 404
       ? `${userId} is not in this model's purchase history (a new customer, or an unknown id).`
       : `Customer figures unavailable: ${profile.reason.message}` }));
+    // Events need the API's event store: without it (an older server) the customer view has no events part.
+    const customer = { id: userId, mode, events: events.status === "fulfilled" };
+    if (customer.events) children.push(el("div", { id: "recent-events", "data-testid": "recent-events" }, ...eventsView(events.value)));
+    const block = el("div", { id: "rec-block" });
+    children.push(block);
+    done(region, ...children);
     if (recs.status === "fulfilled") {
-      const answer = recs.value.results[0];
-      children.push(el("h3", { text: mode === "buy-again" ? "Recommended (past purchases included)" : "Recommended new products" }));
-      if (answer.cold_start) {
-        children.push(el("p", { class: "note", "data-testid": "cold-note",
-          text: "Not in the purchase history: these are the recommendations for a new customer." }));
-      }
-      children.push(itemList(answer.items, "rec-list", "rec-item", true));
-      status(`${answer.items.length} recommendations for ${userId}.`);
+      block.replaceChildren(...recsView(recs.value.results[0], customer));
+      status(`${recs.value.results[0].items.length} recommendations for ${userId}.`);
     } else {
-      children.push(el("p", { class: "error", text: `Recommendations failed: ${recs.reason.message}` }));
+      block.replaceChildren(el("p", { class: "error", text: `Recommendations failed: ${recs.reason.message}` }));
       status(`Recommendations for ${userId} failed.`, true);
     }
-    done(region, ...children);
     highlightSegment(profile.status === "fulfilled" ? profile.value.segment : null);
+  }
+
+  function recsView(answer, customer) {
+    const out = [el("h3", { text: customer.mode === "buy-again" ? "Recommended (past purchases included)" : "Recommended new products" })];
+    if (answer.cold_start) {
+      out.push(el("p", { class: "note", "data-testid": "cold-note",
+        text: "Not in the purchase history: these are the recommendations for a new customer." }));
+    }
+    if (answer.personalised_from_events) {
+      out.push(el("p", { class: "note", "data-testid": "events-note",
+        text: "These take the events received since the model was built into account." }));
+    }
+    out.push(itemList(answer.items, "rec-list", "rec-item", true, customer.events ? (item) => recordPurchase(item, customer) : null));
+    return out;
+  }
+
+  function eventsView(answer) {
+    const out = [el("h3", { text: "Recent events" })];
+    if (!answer.events.length) {
+      out.push(el("p", { class: "muted small", text: "No event received for this customer since the model was built." }));
+      return out;
+    }
+    out.push(el("ul", { class: "purchases", "data-testid": "event-list" }, ...answer.events.map((e) =>
+      el("li", { "data-testid": "event", "data-product-id": e.product_id, "data-event-type": e.event_type },
+        el("span", { text: `${e.event_type}: ${e.product_name || e.product_id}` }),
+        el("span", { class: "muted small", text: ` ${e.quantity}× · ${e.timestamp.replace("T", " ").slice(0, 16)}` })))));
+    return out;
+  }
+
+  // "Record a purchase": post the event, then refresh this customer's events and recommendations in place.
+  async function recordPurchase(item, customer) {
+    const name = item.product_name || item.product_id;
+    const eventId = window.crypto && crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+    status(`Recording a purchase of ${name}…`);
+    try {
+      await api("/v1/events", { events: [{ user_id: customer.id, product_id: item.product_id, event_type: "purchase",
+        quantity: 1, event_id: `dashboard-${eventId}` }] });
+      const [recs, events] = await Promise.all([
+        api("/v1/recommendations", { user_ids: [customer.id], k: K, mode: customer.mode }),
+        api(`/v1/users/${encodeURIComponent(customer.id)}/events?limit=${EVENTS}`),
+      ]);
+      $("recent-events").replaceChildren(...eventsView(events));
+      $("rec-block").replaceChildren(...recsView(recs.results[0], customer));
+      resetSimilar();
+      status(`Purchase of ${name} recorded; the recommendations are refreshed.`);
+    } catch (error) {
+      status(`Could not record the purchase of ${name}: ${error.message}`, true);
+    }
   }
 
   function customerView(profile) {
@@ -224,7 +273,7 @@
 
   // A ranked list of products; each name is a button that opens its similar products. The list is in the
   // recommender's order; its raw scores are not shown (they are on per-mode scales, see the API's `score`).
-  function itemList(items, listId, itemTestId, withReason) {
+  function itemList(items, listId, itemTestId, withReason, onRecord = null) {
     const list = el("ol", { class: "items", id: listId, "data-testid": listId });
     if (!items.length) list.append(el("li", { class: "muted", text: "No product to recommend." }));
     for (const item of items) {
@@ -234,6 +283,12 @@
       const li = el("li", { "data-testid": itemTestId, "data-product-id": item.product_id }, button);
       if (withReason && item.reason) li.append(el("span", { class: "item-meta", "data-testid": "reason", text: item.reason }));
       else li.append(el("span", { class: "item-meta", text: item.product_id }));
+      if (onRecord) {
+        const record = el("button", { type: "button", class: "record", "data-testid": "record-purchase",
+          "aria-label": `Record a purchase of ${item.product_name || item.product_id}`, text: "Record a purchase" });
+        record.addEventListener("click", () => onRecord(item));
+        li.append(record);
+      }
       list.append(li);
     }
     return list;
