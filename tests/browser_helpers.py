@@ -93,14 +93,15 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """The API app with ``bundle`` loaded, served by uvicorn in a background thread."""
+    """The API app with ``bundle`` loaded, served by uvicorn in a background thread; ``settings`` override the
+    :class:`~segrec.service.Settings` (e.g. ``events=`` a private event store)."""
 
-    def __init__(self, bundle: Path) -> None:
+    def __init__(self, bundle: Path, **settings: Any) -> None:
         import uvicorn
 
         from segrec.service import Served, Settings, create_app
 
-        app = create_app(Settings(bundle=bundle, access_log=False), served=Served.build(load_bundle(bundle)))
+        app = create_app(Settings(bundle=bundle, access_log=False, **settings), served=Served.build(load_bundle(bundle)))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")

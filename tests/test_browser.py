@@ -196,6 +196,43 @@ def test_dashboard_controls_are_labelled_buttons_and_inputs(page: Any, server: L
     assert page.evaluate("document.activeElement.id") == "customer-submit"
 
 
+def test_recording_a_purchase_refreshes_the_customer_in_place(browser: Any, run: PipelineRun, tmp_path: Any) -> None:
+    """Issue 13 item 7: the customer view lists the customer's own recent events, and "Record a purchase" posts
+    an event and refreshes the events and the recommendations without reloading the page."""
+    user = str(run.events[Columns.User].iloc[len(run.events) // 2])
+    with LiveServer(run.bundle, events=str(tmp_path / "events.duckdb")) as live:
+        context = browser.new_context(viewport={"width": 390, "height": 800})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{live.url}/#customer={user}")
+        page.locator("[data-testid=rec-item]").first.wait_for()
+        assert "No event received" in page.locator("[data-testid=recent-events]").inner_text()
+        before = _ids(page, "rec-item")
+        bought = before[0]
+        page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+
+        page.locator("[data-testid=rec-item] [data-testid=record-purchase]").first.click()
+        page.wait_for_function(f"document.querySelector('[data-testid=event]')?.dataset.productId === {bought!r}")
+        stored = live.get(f"/v1/users/{user}/events")["events"]
+        assert [(e["event_type"], e["product_id"], e["quantity"]) for e in stored] == [("purchase", bought, 1)]
+        assert stored[0]["event_id"].startswith("dashboard-")
+        page.wait_for_function(f"!{_ids_js()}.includes({bought!r})")  # discover: a bought product leaves the list
+        answer = httpx.post(live.url + "/v1/recommendations", json={"user_ids": [user], "k": 10}, timeout=10).json()
+        assert _ids(page, "rec-item") == [item["product_id"] for item in answer["results"][0]["items"]]
+        assert page.evaluate("window.__sameDocument") is True
+        assert "recorded" in page.locator("[data-testid=status]").inner_text()
+        assert axe_violations(page) == [] and sideways_overflow(page)[0] <= 390
+        page.screenshot(path=artifact("record-purchase-390.png"), full_page=True)
+        context.close()
+    assert errors == []
+
+
+def _ids_js() -> str:
+    return "[...document.querySelectorAll('[data-testid=rec-item]')].map(n => n.dataset.productId)"
+
+
 @pytest.mark.parametrize("width", [1280, 390])
 def test_every_state_is_accessible_and_fits_the_screen(browser: Any, server: LiveServer, run: PipelineRun,
                                                       tmp_path: Any, width: int) -> None:
