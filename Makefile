@@ -24,7 +24,7 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# Every benchmark cheap enough for a default run (minutes, not hours: quality.py, the longest, ~10 on 2 quiet cores); each writes
+# Every benchmark cheap enough for a default run (minutes, not hours: quality.py, the longest, 23 at load ~9); each writes
 # benchmarks/results/<name>.json, and docs/benchmarks.md says what each figure means. quality.py's own
 # default also rewrites that document's quality section: run it without --no-docs to refresh it.
 # api_load.py needs wrk (apt-get install wrk) and skips itself when it is missing.

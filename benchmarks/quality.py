@@ -26,7 +26,8 @@ popularity by each customer's true persona and the hybrid's MMR trade-off (one m
 Run: ``.venv/bin/python benchmarks/quality.py [--cells online-retail:random,shop] [--models a,b] [--no-docs]``
 (``--cells`` takes ``DATA:SPLIT`` or a whole ``DATA``). Writes ``benchmarks/results/quality.json`` (cells that did
 not run keep their previous entry, each cell with its own command, date and commit) and, from it, the
-"## Recommendation quality" section of ``docs/benchmarks.md``. The whole matrix takes ~10 minutes on 2 quiet cores.
+"## Recommendation quality" section of ``docs/benchmarks.md``. The whole matrix took 23 minutes on 2 cores shared at
+load average ~9 (per-cell seconds are printed and recorded with the load).
 """
 
 from __future__ import annotations
@@ -325,7 +326,9 @@ def write_docs(report: dict[str, Any]) -> None:
     for run in runs:
         which = [c for c, e in report["cells"].items() if e["run"] == run]
         body.append(f"Produced by `{run['command']}` on {run['machine']} ({run['date']}, commit {run['commit']}, "
-                    f"load average {' / '.join(map(str, run['load_average']))} at the start)"
+                    f"load average {' / '.join(map(str, run['load_average']))} at the start"
+                    + (f", {' / '.join(map(str, run['load_average_end']))} at the end" if run.get("load_average_end") else "")
+                    + ")"
                     + ("" if len(runs) == 1 else f": cells {', '.join(which)}") + ".")
     body += ["", *INTRODUCTION, "", "### Summary", "", summary_markdown(report["summary"]), "", *floor_notes(report)]
     for cell, entry in report["cells"].items():
@@ -351,7 +354,9 @@ INTRODUCTION = [
     "customer's last order. **flat**: the same purchase lines with only user, product and quantity, read through",
     "segrec's ingestion with one date for all (so only the random split applies, and segments see only",
     "quantities and line counts). Segments: K-Means (5) on each cell's training customers. Every model runs",
-    "with its registry defaults, the same in every cell; the hybrid tunes itself on its own training data only.",
+    "with its registry defaults, the same in every cell; the hybrid tunes itself on a validation slice of its own",
+    "training data, drawn the way the cell's test set was (the evaluation passes the split's protocol; each cell",
+    "names it), and nothing is chosen on test data.",
     "The in-sample figures of the original project's protocol are left out of the matrix",
     "(`segrec evaluate --in-sample` gives them).",
 ]
@@ -503,6 +508,7 @@ def main() -> None:
             ran[cell] = run_cell(cell, loaded, models, progress)
             progress.advance(overall)
     run["seconds"] = time.perf_counter() - began
+    run["load_average_end"] = [round(x, 2) for x in os.getloadavg()]  # fit times move with the host's load
     report = write_results(ran, run, skipped)
     console.print(summary_table([r for r in report["summary"] if r["cell"] in ran]))
     console.print("per-cell seconds: " + ", ".join(f"{c} {e['seconds']:.0f}" for c, e in ran.items())
