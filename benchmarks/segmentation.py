@@ -92,6 +92,9 @@ def run(args: argparse.Namespace, load: float) -> None:
         "stability": stab.to_dict(), "seconds": {k: round(v, 3) for k, v in timings.items()},
         "cpu_seconds": {k: round(v, 3) for k, v in cpu.items()}, "floor_seconds": FLOOR_SECONDS,
         "peak_rss_mb": round(peak_rss_mb(), 1),
+        "floors": [{"figure": f"segmentation, {args.customers:,} customers", "floor": f"<= {FLOOR_SECONDS:g} s",
+                    "now": f"{timings['total']:.2f} s ({cpu['total']:.2f} CPU s)",
+                    "met": timings["total"] <= FLOOR_SECONDS, "load": round(load, 1)}],
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -114,6 +117,10 @@ def run(args: argparse.Namespace, load: float) -> None:
         other = json.loads(args.same_as.read_text(encoding="utf-8"))
         differ = [key for key in SAME if other[key] != record[key]]
         print(f"same chosen k, reason and ARI figures (to the bit) as {args.same_as}: {not differ}")
+        record["floors"].append({"figure": f"same k and ARI figures as {args.same_as.name}", "floor": "to the bit",
+                                 "now": "identical" if not differ else f"differ: {differ}", "met": not differ,
+                                 "load": round(load, 1)})
+        args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if differ:
             sys.exit(f"differs from {args.same_as} in {differ}")
 
