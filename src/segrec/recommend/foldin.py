@@ -6,9 +6,10 @@ history row. :class:`FoldIn` applies the same parts, weights, learned ranker and
 instead: the bundle's row plus new purchases for a known customer, new purchases alone for one the bundle has
 never seen. What depends on the history is recomputed (EASE ``x @ B``, content neighbours with recency decay,
 the word profile, category mix, repeat signal, "already bought"); what was learned per user stays: a known
-customer keeps their trained LightFM vector and segment. A new customer's LightFM term is the mean of their
-products' item embeddings (as the hybrid's own session cold start does; ``unknown_cf="none"`` leaves it out)
-and their segment terms fall back to shop-wide popularity, as for a customer without a segment.
+customer keeps their trained LightFM vector and segment. A new customer has no LightFM term (``unknown_cf=
+"mean"`` uses the mean of their products' item embeddings, as the hybrid's session cold start does: on the
+generated shop it scored P@10 0.0510 against 0.0561 without, 98 new customers, ``benchmarks/foldin.py``) and
+their segment terms fall back to shop-wide popularity, as for a customer without a segment.
 
 With no new purchase the answer equals the hybrid's own ``recommend`` (the tests check it for every user), so
 the fold-in is the served model, not an approximation of it, and ``benchmarks/foldin.py`` measures on held-out
@@ -76,7 +77,7 @@ class Histories:
 class FoldIn:
     """Score and rank histories with a fitted hybrid's parts (see the module notes)."""
 
-    def __init__(self, model: HybridRecommender, *, unknown_cf: Literal["mean", "none"] = "mean") -> None:
+    def __init__(self, model: HybridRecommender, *, unknown_cf: Literal["mean", "none"] = "none") -> None:
         model.check_fitted()
         self.model = model
         self.dataset = model.dataset_

@@ -79,6 +79,11 @@ class CustomerAttributes(_Request):
 class BatchRecommendationRequest(Rules):
     """Recommendations for known customers (unknown ids get the cold-start answer), under the business rules."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"user_ids": ["C00042", "C00107"], "k": 5, "mode": "discover"},
+        {"user_ids": ["C00042"], "k": 5, "categories": ["Kitchen"], "max_price": 20, "exclude": ["P0107"]},
+    ]})
+
     user_ids: list[UserId] = Field(min_length=1, max_length=MAX_BATCH)
     k: Integer = Field(10, ge=1, le=MAX_K)
     mode: Mode = "discover"
@@ -86,6 +91,10 @@ class BatchRecommendationRequest(Rules):
 
 class ColdStartRequest(Rules):
     """A customer without history: demographics and/or a few products they looked at or bought."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"customer": {"age": 34, "location": "France"}, "product_ids": ["P0107"], "k": 5},
+    ]})
 
     customer: CustomerAttributes | None = None
     product_ids: list[ProductId] | None = Field(None, min_length=1, max_length=MAX_PRODUCTS)
@@ -178,9 +187,19 @@ class UserRecommendations(_Response):
     items: list[RecommendedItem]
     notes: list[str] = Field(default_factory=list, description="e.g. unknown product ids that were ignored")
 
+    model_config = ConfigDict(allow_inf_nan=False, json_schema_extra={"examples": [{
+        "user_id": "C00042", "mode": "discover", "cold_start": False, "personalised_from_events": True,
+        "items": [{"rank": 1, "product_id": "P0311", "product_name": "Eco Kettle", "score": 2.41,
+                   "reason": "similar to Eco Teapot"}], "notes": []}]})
+
 
 class RecommendationsResponse(_Response):
     results: list[UserRecommendations]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"results": [{
+        "user_id": "C00042", "mode": "discover", "cold_start": False, "personalised_from_events": True,
+        "items": [{"rank": 1, "product_id": "P0311", "product_name": "Eco Kettle", "score": 2.41,
+                   "reason": "similar to Eco Teapot"}], "notes": []}]}]})
 
 
 class SimilarItem(_Response):
@@ -227,6 +246,9 @@ class SegmentProfiles(_Response):
 
 
 class EventsAccepted(_Response):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"accepted": 2, "duplicates": 0,
+                                                               "unknown_products": 0}]})
+
     accepted: int = Field(description="events stored by this request")
     duplicates: int = Field(description="events skipped: their event_id was already stored (or repeated)")
     unknown_products: int = Field(description="events of products the served bundle does not know (stored)")
@@ -245,6 +267,11 @@ class StoredEvent(_Response):
 
 
 class UserEvents(_Response):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"user_id": "C00042", "events": [{
+        "event_id": "O-9001-1", "event_type": "purchase", "product_id": "P0107", "product_name": "Eco Teapot",
+        "timestamp": "2026-11-29T10:15:00", "quantity": 2, "price": 12.5, "order_id": "O-9001",
+        "received_at": "2026-11-29T10:15:01.204"}]}]})
+
     user_id: str
     events: list[StoredEvent] = Field(description="newest first")
 

@@ -39,6 +39,7 @@ from ..schemas import (
 from ..state import Served, cold_items, frame_items
 
 FOLDED_K = 20  # folded answers cached per customer (or the precomputed K when larger)
+CHUNK_USERS = 256  # customers ranked at once under rules (bounds the dense blocks)
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], responses=error_responses(503))
 
@@ -134,21 +135,15 @@ def full_answer(served: Served, user_id: str, k: int, mode: Mode,
                 allowed: np.ndarray | None = None) -> UserRecommendations:
     """Any customer's answer, computing what :func:`quick_answer` lacks (in a worker thread)."""
     answer = quick_answer(served, user_id, k, mode, allowed)
-    if answer is not None:
-        return answer
-    delta = _delta(served, user_id)
-    if delta is not None:
-        return _folded(user_id, mode, folded_items(served, user_id, delta, k, mode, allowed))
-    user = served.user_index.get(user_id)
-    if user is None:  # no events, and the precomputed cold start does not hold k that pass the rules
-        model = served.bundle.recommender
-        items = (ranked_items(served, *cold_ranking(model, None, np.zeros(0, np.int64), k, allowed))
-                 if served.foldin is not None else [])
-        return UserRecommendations(user_id=user_id, mode=mode, cold_start=True, items=items)
-    if allowed is None:
-        return live_answers(served, [user_id], k, mode)[0]
-    return UserRecommendations(user_id=user_id, mode=mode, cold_start=False,
-                               items=ruled_items(served, user, k, mode, allowed))
+    return answer if answer is not None else batch_answers(served, [user_id], k, mode, allowed)[0]
+
+
+def _cold_answer(served: Served, user_id: str, k: int, mode: Mode, allowed: np.ndarray | None) -> UserRecommendations:
+    """No events, and the precomputed cold start does not hold ``k`` that pass the rules."""
+    model = served.bundle.recommender
+    items = (ranked_items(served, *cold_ranking(model, None, np.zeros(0, np.int64), k, allowed))
+             if served.foldin is not None else [])
+    return UserRecommendations(user_id=user_id, mode=mode, cold_start=True, items=items)
 
 
 def folded_items(served: Served, user_id: str, delta: UserDelta, k: int, mode: Mode,
@@ -180,19 +175,26 @@ def _fold(served: Served, user_id: str, delta: UserDelta, k: int, mode: Mode,
     return ranked_items(served, items[0], scores[0], reasons[0])
 
 
-def ruled_items(served: Served, user: int, k: int, mode: Mode, allowed: np.ndarray) -> list[RecommendedItem]:
-    """A known customer's ranking with only ``allowed`` products (rules that bite into the cached top-K)."""
-    if served.foldin is not None:  # the hybrid's ranking, reasons included (equal to recommend() without rules)
-        items, scores, reasons = served.foldin.recommend(served.foldin.histories([(user, [])]), k,
-                                                         discover=mode == "discover", allowed=allowed)
-        return ranked_items(served, items[0], scores[0], reasons[0])
-    model = served.bundle.recommender
-    scores = model.score(np.array([user]), filter_seen=mode == "discover").copy()
-    if mode == "discover":
-        mask_seen(scores, model.dataset_, np.array([user]))
-    scores[:, ~allowed] = -np.inf
-    items, values = top_k(scores, k)
-    return ranked_items(served, items[0], values[0], [""] * k)
+def ruled_items(served: Served, users: Sequence[int], k: int, mode: Mode,
+                allowed: np.ndarray) -> list[list[RecommendedItem]]:
+    """Known customers' rankings with only ``allowed`` products (rules that bite into the cached top-K)."""
+    discover = mode == "discover"
+    out: list[list[RecommendedItem]] = []
+    for start in range(0, len(users), CHUNK_USERS):
+        chunk = np.asarray(users[start:start + CHUNK_USERS], np.int64)
+        if served.foldin is not None:  # the hybrid's ranking, reasons included (= recommend() without rules)
+            items, scores, reasons = served.foldin.recommend(served.foldin.histories([(int(u), []) for u in chunk]),
+                                                             k, discover=discover, allowed=allowed)
+        else:
+            model = served.bundle.recommender
+            block = model.score(chunk, filter_seen=discover).copy()
+            if discover:
+                mask_seen(block, model.dataset_, chunk)
+            block[:, ~allowed] = -np.inf
+            items, scores = top_k(block, k)
+            reasons = [[""] * k for _ in chunk]
+        out += [ranked_items(served, i, s, r) for i, s, r in zip(items, scores, reasons, strict=True)]
+    return out
 
 
 def ranked_items(served: Served, items: np.ndarray, scores: np.ndarray, reasons: list[str]) -> list[RecommendedItem]:
@@ -216,12 +218,32 @@ def live_answers(served: Served, user_ids: Sequence[str], k: int, mode: Mode) ->
 
 def batch_answers(served: Served, user_ids: Sequence[str], k: int, mode: Mode,
                   allowed: np.ndarray | None = None) -> list[UserRecommendations]:
-    answers = [quick_answer(served, user, k, mode, allowed) for user in user_ids]
-    plain = [user for user, answer in zip(user_ids, answers, strict=True)
-             if answer is None and allowed is None and _delta(served, user) is None and user in served.user_index]
-    live = dict(zip(plain, live_answers(served, plain, k, mode), strict=True)) if plain else {}
-    return [answer if answer is not None else live.get(user) or full_answer(served, user, k, mode, allowed)
-            for user, answer in zip(user_ids, answers, strict=True)]
+    """Answers in request order; what is not precomputed is computed once per distinct customer, batched by
+    kind (the model's own batch, the ruled ranking, one cold answer for every unknown customer)."""
+    distinct = list(dict.fromkeys(user_ids))
+    done: dict[str, UserRecommendations] = {}
+    missing = []
+    for user in distinct:
+        answer = quick_answer(served, user, k, mode, allowed)
+        if answer is None:
+            missing.append(user)
+        else:
+            done[user] = answer
+    known = [u for u in missing if _delta(served, u) is None and u in served.user_index]
+    cold = [u for u in missing if _delta(served, u) is None and u not in served.user_index]
+    if known and allowed is None:
+        done.update(zip(known, live_answers(served, known, k, mode), strict=True))
+    elif known:
+        ruled = ruled_items(served, [served.user_index[u] for u in known], k, mode, allowed)
+        done.update((u, UserRecommendations(user_id=u, mode=mode, cold_start=False, items=items))
+                    for u, items in zip(known, ruled, strict=True))
+    if cold:
+        answer = _cold_answer(served, cold[0], k, mode, allowed)
+        done.update((u, answer.model_copy(update={"user_id": u})) for u in cold)
+    for user in missing:
+        if user not in done:  # new events: the fold-in, cached per customer until their next event
+            done[user] = _folded(user, mode, folded_items(served, user, _delta(served, user), k, mode, allowed))
+    return [done[user] for user in user_ids]
 
 
 def _delta(served: Served, user_id: str) -> UserDelta | None:
