@@ -153,7 +153,7 @@ def server(bundle: Path, port: int, workers: int, token: str, log: Path,
         proc = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
         try:
             try:
-                wait_ready(f"http://127.0.0.1:{port}/ready", proc, timeout=120)
+                wait_ready(f"http://127.0.0.1:{port}/ready", proc, timeout=600)  # a loaded host: minutes
             except SystemExit:
                 console.print(log.read_text(errors="replace")[-3000:], markup=False)
                 raise
