@@ -393,7 +393,8 @@ def cell_section(cell: str, entry: dict[str, Any]) -> list[str]:
                      f"({split['validation'].get('reason')}).")
     tuning = (entry.get("hybrid") or {}).get("tuning")
     if tuning:  # the full validation table is in quality.json
-        lines += [f"The hybrid, {mode}: {describe_tuning(tuning, key)}" for mode, key in TUNING_MODES.items()]
+        why = (split.get("validation") or {}).get("reason")
+        lines += [f"The hybrid, {mode}: {describe_tuning(tuning, key, why)}" for mode, key in TUNING_MODES.items()]
     lines.append("")
     for mode, result in entry["modes"].items():
         lines += [f"#### {mode}", "", markdown_table(result_from_dict(result)), ""]

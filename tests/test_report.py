@@ -212,3 +212,13 @@ def test_figures_keep_their_smallest_text_readable_on_a_phone(run: PipelineRun) 
     sizes = [t.get_fontsize() for ax in fig.axes for t in (*ax.texts, *ax.get_yticklabels(), *ax.get_xticklabels(),
                                                           ax.title, ax.xaxis.label) if t.get_text()]
     assert min(sizes) >= MIN_FONT_PT and fig.get_figwidth() == WIDTH
+
+
+def test_undefined_diversity_is_said_not_printed_as_a_number(run: PipelineRun, tmp_path: Path) -> None:
+    out = copy_run(run, tmp_path / "run")
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    for model in evaluation["models"]:
+        model["metrics"]["diversity"] = None  # a shop whose products have no text (JSON null)
+    (out / "evaluation.json").write_text(json.dumps(evaluation))
+    text = _text(build_report(out).read_text(encoding="utf-8"))
+    assert "list diversity of" not in text and "cannot be measured here" in text
