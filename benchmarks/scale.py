@@ -47,6 +47,7 @@ OUT = HERE / "results" / "scale.json"
 EVENTS_PER_CUSTOMER = 20  # measured on generate_shop(months=12): ~20 lines per customer
 CHUNK_EVENTS = 10_000_000
 STAGES = ("features", "segmentation", "recommender")
+SPARK_DRIVER_MEMORY = "12g"  # local[2]: the driver is the executor
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -112,12 +113,6 @@ def shop_info(path: Path) -> dict[str, Any]:
 
 # --- measuring a process -------------------------------------------------------------------------------------
 
-def _proc_cpu(pid: int | str = "self") -> float:
-    """utime + stime of a process (its threads included), seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
 def _proc_status(pid: int | str, key: str) -> float:
     """A ``/proc/<pid>/status`` memory line (VmHWM, VmRSS) in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -166,34 +161,38 @@ def _stage(engine: str, stage: str, path: str) -> None:
         out["peak_rss_mib"] = round(_proc_status("self", "VmHWM"), 1)
     else:
         from segrec.engines import get_engine
-        from segrec.engines.spark.recommend import fit_als, index_events
         from segrec.engines.spark.segmentation import fit_segments, preprocess
 
-        eng = get_engine("spark", master="local[2]", conf={"spark.driver.memory": "16g", "spark.ui.enabled": "false"})
+        eng = get_engine("spark", master="local[2]", conf={"spark.driver.memory": SPARK_DRIVER_MEMORY,
+                                                           "spark.ui.enabled": "false"})
         sc = eng.spark.sparkContext
         jvm_pid = sc._gateway.proc.pid
         out["jvm_comm"] = Path(f"/proc/{jvm_pid}/comm").read_text().strip()
-        events = eng.load(path)
-        out["load_seconds"] = round(time.perf_counter() - began, 2)  # session start + lazy read plan
+        events = eng.load(path)  # cached and counted: the one read of the source
+        out["load_seconds"] = round(time.perf_counter() - began, 2)  # session start + the read into the cache
         if stage == "segmentation":
             t = time.perf_counter()
             features = eng.features(events).frame.cache()
             features.count()
             out["prep_seconds"] = round(time.perf_counter() - t, 2)
-        cpu0, jcpu0, t0 = _self_cpu(), _proc_cpu(jvm_pid), time.perf_counter()
+        meter = SessionMeter(jvm_pid, sc)
+        cpu0, t0 = meter.cpu(), time.perf_counter()
         if stage == "features":
             features = eng.features(events).frame.cache()
             out["customers"] = features.count()
         elif stage == "segmentation":
             fit_segments(preprocess(features), 5)
-        else:
-            indexed = index_events(eng.spark, events)
-            out["pairs"] = indexed.pairs.count()  # cached by fit_als' input anyway
-            out["dataset_seconds"] = round(time.perf_counter() - t0, 2)  # included in seconds
-            fit_als(indexed)
+        else:  # what segrec train --engine spark does: index, ALS, bundle export, recommendations file
+            target = CACHE / f"spark_train_{os.getpid()}"
+            try:
+                result = eng.train(events, target, k=10, on_stage=meter.mark)
+                out["steps"] = meter.steps
+                out["pairs"] = int(result["recommender"].dataset_.purchases.nnz)
+                out["dataset_seconds"] = meter.steps["index"]["seconds"]  # included in seconds
+            finally:
+                subprocess.run(["rm", "-rf", str(target)], check=False)
         out["seconds"] = round(time.perf_counter() - t0, 2)
-        out["cpu_seconds"] = round(_self_cpu() - cpu0 + _proc_cpu(jvm_pid) - jcpu0, 2)
-        out["jvm_cpu_seconds"] = round(_proc_cpu(jvm_pid) - jcpu0, 2)
+        out["cpu_seconds"] = round(meter.cpu() - cpu0, 2)
         jvm = sc._jvm.java.lang.management.ManagementFactory
         heap = sum(p.getPeakUsage().getUsed() for p in jvm.getMemoryPoolMXBeans() if str(p.getType()) == "Heap memory")
         out["jvm_heap_peak_mib"] = round(heap / 2**20, 1)
@@ -203,6 +202,74 @@ def _stage(engine: str, stage: str, path: str) -> None:
         eng.stop()
     out["status"] = "ok"
     print(json.dumps(out), flush=True)
+
+
+class SessionMeter:
+    """CPU and memory of this process' whole session: the Python driver, the JVM and the Python workers the
+    JVM starts (pandas UDFs score there), per named step (``mark(name)`` starts a step and ends the last).
+
+    CPU: utime + stime of every live process of the session plus what they reaped (cutime + cstime).
+    Memory: each step resets the processes' peak RSS (``/proc/<pid>/clear_refs`` 5) and the JVM's heap pool
+    peaks, and records at its end the sum of the processes' ``VmHWM`` (an upper bound: the peaks need not
+    coincide) and the JVM's peak heap in use.
+    """
+
+    def __init__(self, jvm_pid: int, sc: Any) -> None:
+        self.jvm_pid, self.sc = jvm_pid, sc
+        self.steps: dict[str, dict[str, float]] = {}
+        self._current: tuple[str, float, float] | None = None
+
+    def pids(self) -> list[int]:
+        session = os.getsid(0)
+        out = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.getsid(int(entry.name)) == session:
+                        out.append(int(entry.name))
+                except (ProcessLookupError, PermissionError):
+                    pass
+        return out
+
+    def cpu(self) -> float:
+        total = 0.0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            total += sum(int(x) for x in fields[11:15]) / TICK
+        return total
+
+    def _reset_peaks(self) -> None:
+        for pid in self.pids():
+            try:
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+            except OSError:
+                pass
+        for pool in self.sc._jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans():
+            pool.resetPeakUsage()
+
+    def _peaks(self) -> tuple[float, float]:
+        rss = 0.0
+        for pid in self.pids():
+            try:
+                rss += _proc_status(pid, "VmHWM")
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+        pools = self.sc._jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
+        heap = sum(p.getPeakUsage().getUsed() for p in pools if str(p.getType()) == "Heap memory")
+        return rss, heap / 2**20
+
+    def mark(self, name: str) -> None:
+        now, cpu = time.perf_counter(), self.cpu()
+        if self._current is not None:
+            step, t, c = self._current
+            rss, heap = self._peaks()
+            self.steps[step] = {"seconds": round(now - t, 2), "cpu_seconds": round(cpu - c, 2),
+                                "peak_rss_mib": round(rss, 1), "jvm_heap_peak_mib": round(heap, 1)}
+        self._reset_peaks()
+        self._current = None if name == "done" else (name, now, cpu)
 
 
 def _mem_available_gib() -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -56,55 +57,74 @@ def segment(engine: Any, source: str, out: Path, *, k: int | None, seed: int, fe
 
 def train(engine: Any, source: str, out: Path, *, segments: Any, seed: int, k: int, format: str | None,
           map: list[str] | None, map_file: Path | None) -> dict[str, Any]:
-    events = engine.load(source, format, _mapping(map, map_file)).cache()
+    events = engine.load(source, format, _mapping(map, map_file))  # cached: the source is read once
     result = engine.train(events, out, segments=segments, seed=seed, k=k)
     ds = result["recommender"].dataset_
     console.print(f"fitted Spark ALS on {ds.n_users:,} customers x {ds.n_items:,} products in "
                   f"{result['fit_seconds']:.1f} s")
-    console.print(f"wrote {escape(str(out / 'model'))}/ and {escape(str(out / 'recommendations.parquet'))}")
+    console.print(f"wrote {escape(str(out / 'model'))}/, {escape(str(out / 'recommendations.parquet'))} and the id "
+                  f"maps in {escape(str(out / 'id_maps'))}/")
     return result
 
 
-def evaluate(engine: Any, train: Any, test: Any, k: int) -> dict[str, Any]:
+def evaluate(engine: Any, train: Any, test: Any, k: int, description: dict[str, Any] | None = None) -> dict[str, Any]:
     from rich.table import Table
 
-    results = engine.evaluate(train, test, k)
-    names = [n for n in next(iter(results.values())) if n != "seconds"]
+    result = engine.evaluate_split(train, test, k, description)
+    names = [n for n in result["models"][0]["metrics"]]
     table = Table(title=f"Spark engine, discover mode, k={k}", title_justify="left")
-    for column in ("model", *names, "seconds"):
+    for column in ("model", *names, "fit s"):
         table.add_column(column, justify="left" if column == "model" else "right")
-    for name, metrics in results.items():
-        table.add_row(name, *[f"{metrics[n]:.4f}" if metrics[n] is not None else "-" for n in names],
-                      f"{metrics['seconds']:.1f}")
+    for model in result["models"]:
+        metrics = model["metrics"]
+        table.add_row(model["name"], *[f"{metrics[n]:.4f}" if metrics.get(n) is not None else "-" for n in names],
+                      f"{model['fit_seconds']:.1f}")
     Console().print(table)
-    return results
+    return result
 
 
 def run(engine: Any, source: str, out: Path, *, segments_k: int | None, k: int, seed: int, format: str | None,
-        map: list[str] | None, map_file: Path | None) -> Path:
-    """Read, segment and train on Spark, then build ``report.html`` (no evaluation: the report says so).
+        map: list[str] | None, map_file: Path | None, cutoff: str | None = None,
+        skip_evaluation: bool = False) -> Path:
+    """Read (once), segment, evaluate and train on Spark, then build ``report.html``.
 
-    Writes ``run.json`` (the options, for the report's rerun command), ``validation.json`` (the ingestion counts),
-    the segmentation outputs, the bundle in ``out/bundle`` and ``recommendations.parquet``; returns the report.
+    Writes ``run.json`` (the options, for the report's rerun command), ``validation.json`` (the ingestion counts)
+    and ``rejects/`` (the rejected rows, Parquet), the segmentation outputs, ``evaluation.json`` (Spark ALS and
+    Spark popularity on the temporal split), the bundle in ``out/bundle`` with the id maps beside it, and
+    ``recommendations.parquet`` (the bundle's own answers); returns the report.
     """
     from ..report import build_report
     from ._common import print_outputs, write_json, write_run_options
 
     out.mkdir(parents=True, exist_ok=True)
-    write_run_options(out, segments_k=segments_k, k=k, seed=seed, engine=engine.name)
-    events, validation = engine.read(source, format, _mapping(map, map_file))
-    if validation is not None:
-        write_json(out / "validation.json", validation)
-    events = events.cache()
-    seg = engine.segment(events, out, k=segments_k, seed=seed)
-    labels = seg["segments"].select("user_id", "segment").toPandas()
-    names = seg["profiles"]["segment_name"]
-    labels["segment_name"] = names.reindex(labels["segment"]).to_numpy()
-    engine.train(events, out, segments=labels, seed=seed, k=k, bundle_dir=RUN_BUNDLE_DIR, segmenter=seg["model"],
-                 profiles=seg["profiles"])
+    write_run_options(out, segments_k=segments_k, k=k, seed=seed, cutoff=cutoff, skip_evaluation=skip_evaluation,
+                      engine=engine.name)
+    try:
+        events, validation = engine.read(source, format, _mapping(map, map_file), rejects=out / "rejects")
+        if validation is not None:
+            write_json(out / "validation.json", validation)
+        seg = engine.segment(events, out, k=segments_k, seed=seed)
+        evaluation = None
+        if not skip_evaluation:
+            evaluation = engine.evaluate(events, k, cutoff=cutoff, seed=seed)
+            write_json(out / "evaluation.json", evaluation)
+        labels = pd.read_parquet(out / "segments.parquet", columns=["user_id", "segment", "segment_name"])
+        engine.train(events, out, segments=labels, seed=seed, k=k, bundle_dir=RUN_BUNDLE_DIR, segmenter=seg["model"],
+                     profiles=seg["profiles"], evaluation=_summary(evaluation, k))
+    finally:
+        engine.release()
     report = build_report(out)
-    console.print(f"[green]done[/] (spark engine): {len(seg['profiles'])} segments; not evaluated against the "
-                  "baselines (a local stage: `segrec evaluate`)")
-    print_outputs(console, out, (("segments", "segments.csv"), ("recommendations", "recommendations.parquet"),
-                                 ("model bundle", RUN_BUNDLE_DIR)), report)
+    console.print(f"[green]done[/] (spark engine): {len(seg['profiles'])} segments"
+                  + ("" if evaluation is None else "; evaluated against popularity on the temporal split"))
+    print_outputs(console, out, (("segments", "segments.csv"), ("evaluation", "evaluation.json"),
+                                 ("recommendations", "recommendations.parquet"), ("model bundle", RUN_BUNDLE_DIR)), report)
     return report
+
+
+def _summary(evaluation: dict[str, Any] | None, k: int) -> dict[str, Any] | None:
+    """The served model's and popularity's held-out figures, for the bundle's manifest (as the local run)."""
+    if not evaluation:
+        return None
+    keep = {f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}", "auc", "coverage"}
+    return {"split": evaluation["split"], "k": k, "mode": evaluation["mode"],
+            "models": {m["name"]: {n: v for n, v in m["metrics"].items() if n in keep} for m in evaluation["models"]}}

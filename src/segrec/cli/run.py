@@ -138,7 +138,7 @@ def run(
 
             chosen_engine = _engine.engine_from_options(engine, spark_master, spark_conf)
             _engine.run(chosen_engine, source, out, segments_k=segments_k, k=k, seed=seed,
-                        format=format, map=map, map_file=map_file)
+                        format=format, map=map, map_file=map_file, cutoff=cutoff, skip_evaluation=skip_evaluation)
             return
         out.mkdir(parents=True, exist_ok=True)
         write_run_options(out, segments_k=segments_k, k=k, seed=seed, cutoff=cutoff, skip_evaluation=skip_evaluation,

@@ -13,26 +13,29 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..._atomic import atomic_path, atomic_write_text
 from ..._json import to_jsonable
 from ...columns import Columns
 from ...exceptions import InputError
+from ...recommend.training import RECOMMENDATIONS_FILE
 from . import features as sfeatures
 from . import segmentation as sseg
-from .io import from_pandas, read_events, read_report, spark_format
-from .recommend import ALSParams, fit_als, index_events, item_neighbours, recommend, top_k_matrix
-from .session import spark_session
+from .io import accepted, from_pandas, ingest_report, read_checked, spark_format, write_rejects
+from .recommend import ALSParams, fit_als, index_events, user_rows, write_recommendations
+from .session import persistent_rdds, release_rdds, spark_session
 
 C = Columns
-__all__ = ["SparkEngine"]
+__all__ = ["ID_MAPS_DIR", "SparkEngine"]
+#: Where ``train`` writes the id maps (Parquet, beside the bundle): users.parquet, products.parquet.
+ID_MAPS_DIR = "id_maps"
+SEGMENTS_FILE = "segments.parquet"
 
 
 @dataclass
@@ -43,6 +46,7 @@ class SparkEngine:
     conf: dict[str, str] = field(default_factory=dict)
     name: str = "spark"
     _spark: Any = None
+    _inputs: list[Any] = field(default_factory=list, repr=False)
 
     @property
     def spark(self) -> Any:
@@ -51,6 +55,7 @@ class SparkEngine:
         return self._spark
 
     def stop(self) -> None:
+        self._inputs.clear()
         if self._spark is not None:
             self._spark.stop()
             self._spark = None
@@ -58,23 +63,48 @@ class SparkEngine:
     # --- input ---
     def load(self, source: str | pd.DataFrame, format: str | None = None,
              mapping: Mapping[str, str] | None = None) -> Any:
-        """Canonical events as a Spark DataFrame: CSV/Parquet read by Spark, anything else ingested locally."""
+        """Canonical events as a cached Spark DataFrame: CSV/Parquet read by Spark, anything else ingested
+        locally."""
         return self.read(source, format, mapping, report=False)[0]
 
     def read(self, source: str | pd.DataFrame, format: str | None = None, mapping: Mapping[str, str] | None = None,
-             *, report: bool = True) -> tuple[Any, dict[str, Any] | None]:
-        """:meth:`load`, and the ingestion report (``validation.json``): Spark's counts for CSV/Parquet (one
-        extra pass, :func:`~segrec.engines.spark.io.read_report`), the local reader's for other sources, None for
-        a pandas frame or when ``report`` is False."""
+             *, report: bool = True, rejects: str | Path | None = None) -> tuple[Any, dict[str, Any] | None]:
+        """Canonical events, read once: the checked rows are cached by the first pass (which also makes the
+        ingestion report, ``validation.json``, and with ``rejects`` writes the rejected rows there as Parquet);
+        every later stage reads the cache. Other sources are ingested by the local reader (its report);
+        a pandas frame has no report. :meth:`release` frees the cache."""
         if isinstance(source, pd.DataFrame):
-            return from_pandas(self.spark, source), None
+            events = self._keep(from_pandas(self.spark, source))
+            events.count()
+            return events, None
         if spark_format(source, format) is not None:
-            events = read_events(self.spark, source, format, mapping)[0]
-            return events, read_report(self.spark, source, format, mapping) if report else None
+            began = time.perf_counter()
+            checked, info = read_checked(self.spark, source, format, mapping)
+            checked = self._keep(checked)
+            validation = ingest_report(checked, info, seconds=time.perf_counter() - began) if report else None
+            if validation is None:
+                checked.count()  # the one pass over the source, filling the cache
+            if rejects is not None:
+                write_rejects(checked, str(rejects))
+            return accepted(checked), validation
         from ...io import ingest
 
         result = ingest(source, mapping, format)
-        return from_pandas(self.spark, result.events), result.report.to_dict() if report else None
+        events = self._keep(from_pandas(self.spark, result.events))
+        events.count()
+        return events, result.report.to_dict() if report else None
+
+    def _keep(self, frame: Any) -> Any:
+        frame = frame.cache()
+        self._inputs.append(frame)
+        return frame
+
+    def release(self) -> None:
+        """Unpersist the events this engine read (and anything else left cached in the session)."""
+        for frame in self._inputs:
+            frame.unpersist()
+        self._inputs.clear()
+        release_rdds(self.spark, keep=set())
 
     # --- stages ---
     def features(self, events: Any, **options: Any) -> sfeatures.SparkCustomerFeatures:
@@ -83,31 +113,37 @@ class SparkEngine:
     def segment(self, events: Any, out_dir: str | Path | None = None, *, k: int | None = None, seed: int = 42,
                 features: Sequence[str] | None = None, ks: Sequence[int] = range(2, 11),
                 analysis_date: object = None) -> dict[str, Any]:
-        """Features -> k sweep -> final K-Means -> profiles; write outputs when ``out_dir`` is given."""
+        """Features -> k sweep -> final K-Means -> stability -> profiles; with ``out_dir``, write the outputs and
+        release every cache the stage made (the returned frames are then recomputed if used again)."""
+        keep = persistent_rdds(self.spark)
         built = self.features(events, analysis_date=analysis_date)
         frame = built.frame.cache()
         n = frame.count()
         if k is not None and not 1 <= k <= n:
             raise InputError(f"--k {k} is not between 1 and the number of customers ({n})")
         pre = sseg.preprocess(frame, features)
-        pre_frame = pre.frame.cache()
-        pre = sseg.Preprocessed(pre_frame, pre.features, pre.arrays)
+        pre = sseg.Preprocessed(pre.frame.cache(), pre.features, pre.arrays)
         sweep, spark_sil = sseg.sweep_k(pre, [c for c in ks if c < n], random_state=seed)
         chosen = sweep.chosen if k is None else k
         segments, model = sseg.fit_segments(pre, chosen, random_state=seed, features=features)
         segments = segments.cache()
+        stab = sseg.stability_on_sample(frame, model, n=n, seed=seed)
         profiles = sseg.segment_profiles(frame, segments, events)
         why = sweep.why if k is None else f"k={k} set by the caller (--k); the rule alone says: {sweep.why}"
         report = {"engine": "spark", "master": self.master, "n_customers": n,
                   "analysis_date": built.analysis_date.isoformat(), "chosen_k": chosen, "why": why,
                   "k_sweep": sweep.to_dict(), "spark_silhouette_squared_euclidean": spark_sil,
-                  "features_used": model.features_, "features_dropped": built.dropped,
-                  "imputed_with_median": built.imputed, "profiles": profiles.reset_index().to_dict("records"),
-                  "not_computed": ["stability"]}
+                  "stability": stab.to_dict(), "features_used": model.features_, "features_dropped": built.dropped,
+                  "imputed_with_median": built.imputed, "profiles": profiles.reset_index().to_dict("records")}
         result = {"segments": segments, "features": frame, "profiles": profiles, "sweep": sweep, "model": model,
-                  "report": to_jsonable(report)}
+                  "stability": stab, "report": to_jsonable(report)}
         if out_dir is not None:
-            self._write_segmentation(result, Path(out_dir), seed=seed)
+            try:
+                self._write_segmentation(result, Path(out_dir), seed=seed)
+            finally:
+                for cached in (segments, pre.frame, frame):
+                    cached.unpersist()
+                release_rdds(self.spark, keep)  # the features' own cache and K-Means' internals
         return result
 
     def _write_segmentation(self, result: dict[str, Any], out: Path, *, seed: int = 42) -> None:
@@ -120,10 +156,11 @@ class SparkEngine:
         names = result["profiles"][C.SegmentName]
         name_of = F.element_at(F.array(*[F.lit(str(names.get(i, ""))) for i in range(int(names.index.max()) + 1)]),
                                F.col(C.Segment) + 1)
-        table = (result["segments"].withColumn(C.SegmentName, name_of).join(rfm_columns(result["features"]), C.User)
-                 .join(result["features"], C.User).orderBy(C.User))
-        table.write.mode("overwrite").parquet(str(out / "segments.parquet"))
-        _write_csv(table, out / "segments.csv")
+        with rfm_columns(result["features"]) as rfm:
+            table = (result["segments"].withColumn(C.SegmentName, name_of).join(rfm, C.User)
+                     .join(result["features"], C.User).orderBy(C.User))
+            table.write.mode("overwrite").parquet(str(out / SEGMENTS_FILE))
+            _write_csv(table, out / "segments.csv")
         atomic_write_text(out / "segmentation.json", json.dumps(result["report"], indent=2, ensure_ascii=False))
         result["model"].save(out / "segmenter")
         write_figures(out, features=result["features"], segments=result["segments"], model=result["model"],
@@ -132,52 +169,63 @@ class SparkEngine:
 
     def train(self, events: Any, out_dir: str | Path, *, segments: pd.DataFrame | None = None, seed: int = 42,
               k: int = 10, params: ALSParams | None = None, bundle_dir: str = "model", segmenter: Any = None,
-              profiles: pd.DataFrame | None = None, evaluation: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Spark ALS (+ content re-rank for the batch file); write the bundle and recommendations.parquet."""
-        from .export import export_bundle
-        from .recommend import write_recommendations
+              profiles: pd.DataFrame | None = None, evaluation: Mapping[str, Any] | None = None,
+              on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """Spark ALS; write the id maps, the bundle and ``recommendations.parquet`` (the bundle's own answer,
+        scored by the executors); release what was cached. ``on_stage(name)`` is called as each step starts
+        (``index``, ``als``, ``export``, ``recommendations``) and with ``done`` at the end (the scale benchmark
+        times the steps with it)."""
+        from .export import export_bundle, staged_parts, write_id_maps
 
-        params = params or ALSParams(random_state=seed, content_weight=0.2)
+        params = params or ALSParams(random_state=seed)
+        stage = on_stage or (lambda name: None)
         out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
         began = time.perf_counter()
-        indexed = index_events(self.spark, events)
-        model = fit_als(indexed, params)
-        fit_seconds = time.perf_counter() - began
-        neighbours = item_neighbours(events, indexed, params) if params.content_weight > 0 else None
-        recs = recommend(model, indexed, k, params, neighbours=neighbours)
-        path, rec = export_bundle(out / bundle_dir, model, indexed, events, params=params, segments=segments,
-                                  segmenter=segmenter, profiles=profiles, evaluation=evaluation,
-                                  extra={"seed": seed, "k": k, "fit_seconds": round(fit_seconds, 2)})
-        # product names as the bundle's catalogue has them (most frequent name), so the file and the API agree
-        write_recommendations(recs, indexed, str(out / "recommendations.parquet"),
-                              rec.dataset_.catalogue[[C.Item, C.ItemName]])
-        return {"bundle": path, "recommender": rec, "fit_seconds": fit_seconds}
+        stage("index")
+        indexed = index_events(events)
+        persisted = persistent_rdds(self.spark)
+        try:
+            id_maps = write_id_maps(indexed, out / ID_MAPS_DIR)
+            stage("als")
+            model = fit_als(indexed, params)
+            fit_seconds = time.perf_counter() - began
+            stage("export")
+            with staged_parts(out / bundle_dir, model, indexed, events) as parts:
+                release_rdds(self.spark, keep=persisted)  # ALS's cached factors: the staged copies are read now
+                path, rec = export_bundle(out / bundle_dir, parts, id_maps, indexed, params=params, segments=segments,
+                                          segmenter=segmenter, profiles=profiles, evaluation=evaluation,
+                                          extra={"seed": seed, "k": k, "fit_seconds": round(fit_seconds, 2)})
+                stage("recommendations")
+                factors = self.spark.read.parquet(str(parts / "user_factors"))
+                write_recommendations(user_rows(indexed, factors), k, rec.item_factors_, indexed,
+                                      str(out / RECOMMENDATIONS_FILE),
+                                      self.spark.read.parquet(str(parts / "catalogue")).select("iidx", C.ItemName))
+        finally:
+            indexed.release()
+            release_rdds(self.spark, keep=persisted)
+        stage("done")
+        return {"bundle": path, "recommender": rec, "fit_seconds": fit_seconds, "id_maps": id_maps}
 
-    def evaluate(self, train: pd.DataFrame, test: pd.DataFrame, k: int = 10, *,
-                 params: Sequence[tuple[str, ALSParams]] | None = None) -> dict[str, dict[str, float | None]]:
-        """Discover-mode top-k metrics of Spark models on a local split, judged exactly as the local runner
-        judges (same Dataset indices, same test items, :mod:`segrec.evaluation.metrics`)."""
-        from ...evaluation.metrics import topk_metrics
-        from ...evaluation.runner import _mean, _truth
-        from ...recommend.data import Dataset
+    def evaluate(self, events: Any, k: int = 10, *, cutoff: str | pd.Timestamp | None = None, seed: int = 42,
+                 params: ALSParams | None = None) -> dict[str, Any]:
+        """Spark ALS and Spark popularity on the temporal split of ``events``, judged by the local protocol and
+        metrics (:mod:`.evaluation`): the content of ``evaluation.json``."""
+        from .evaluation import evaluate
 
-        dataset = Dataset.from_events(train)
-        truth = _truth(dataset, test, "discover")
-        events = from_pandas(self.spark, train).cache()
-        indexed = index_events(self.spark, events)
-        assert list(indexed.users.external_ids) == list(dataset.users.external_ids)
-        users = self.spark.createDataFrame(pd.DataFrame({"uidx": truth.users.astype(np.int32)}))
-        results: dict[str, dict[str, float | None]] = {}
-        for name, p in params or [("spark_als", ALSParams()), ("spark_hybrid", ALSParams(content_weight=0.2))]:
-            began = time.perf_counter()
-            model = fit_als(indexed, p)
-            neighbours = item_neighbours(events, indexed, p) if p.content_weight > 0 else None
-            top = top_k_matrix(recommend(model, indexed, k, p, users=users, neighbours=neighbours), truth.users, k)
-            metrics: dict[str, float | None] = {m: _mean(v) for m, v in topk_metrics(top, truth.relevant).items()}
-            metrics["seconds"] = time.perf_counter() - began
-            results[name] = metrics
-        return results
+        return evaluate(events, k, cutoff=cutoff, params=params or ALSParams(random_state=seed))
 
+    def evaluate_split(self, train: pd.DataFrame, test: pd.DataFrame, k: int = 10,
+                       description: Mapping[str, Any] | None = None, *, seed: int = 42) -> dict[str, Any]:
+        """:meth:`evaluate` on a split made elsewhere (``segrec evaluate --engine spark``: the local splits)."""
+        from .evaluation import evaluate_split
+
+        train_frame, test_frame = self._keep(from_pandas(self.spark, train)), self._keep(from_pandas(self.spark, test))
+        try:
+            return evaluate_split(train_frame, test_frame, k, dict(description or {}),
+                                  params=ALSParams(random_state=seed))
+        finally:
+            self.release()
 
 def _write_csv(table: Any, path: Path) -> None:
     """``table`` as one CSV file with a header (a single writer: meant for the customers table)."""

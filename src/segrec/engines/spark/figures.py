@@ -48,7 +48,7 @@ def projection_sample(features: Any, segments: Any, model: Segmenter, *, n: int,
     data = features.join(segments, C.User)
     if n > max_rows:
         data = data.sample(fraction=min(1.0, 1.2 * max_rows / n), seed=seed).limit(max_rows)
-    rows = data.toPandas().sort_values(C.User, ignore_index=True)
+    rows = data.orderBy(C.User).drop(C.User).toPandas()  # sorted on the cluster: no customer id is collected
     return model.transform(rows), rows[C.Segment].to_numpy()
 
 

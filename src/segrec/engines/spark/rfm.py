@@ -11,49 +11,37 @@ floating-point summation order (the features agree to about 1e-13), which can sw
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from ...columns import Columns
 from ...rfm import RFM_GRID
+from .indexing import global_positions
 
-__all__ = ["global_positions", "rfm_columns"]
+__all__ = ["rfm_columns"]
 
 C = Columns
 
 
-def global_positions(frame: Any, value: str, *, ascending: bool = True) -> Any:
-    """``user_id`` and ``_pos``: the 0-based position of each row when sorted by ``value`` (ties: user id)."""
-    from pyspark.sql import functions as F
-
-    key = F.col(value).asc() if ascending else F.col(value).desc()
-    ordered = (frame.select(C.User, value).orderBy(key, F.col(C.User).asc())
-               .select(C.User, F.spark_partition_id().alias("_p"), F.monotonically_increasing_id().alias("_m"))
-               .cache())  # one sort, read twice: per-partition counts, then positions
-    counts = {int(r["_p"]): (int(r["n"]), int(r["first"]))
-              for r in ordered.groupBy("_p").agg(F.count("*").alias("n"), F.min("_m").alias("first")).collect()}
-    offsets, before = {}, 0
-    for p in sorted(counts):
-        offsets[p] = before - counts[p][1]  # position = ids before this partition + (_m - first _m)
-        before += counts[p][0]
-    shift = F.element_at(F.create_map(*[F.lit(x) for p, o in offsets.items() for x in (p, o)]), F.col("_p"))
-    return ordered.select(C.User, (F.col("_m") + shift).alias("_pos"))
-
-
-def rfm_columns(features: Any) -> Any:
+@contextmanager
+def rfm_columns(features: Any) -> Iterator[Any]:
     """``user_id``, ``rfm_score`` (e.g. ``"545"``) and ``rfm_group`` of every customer of a Spark feature table
-    (:func:`segrec.engines.spark.features.customer_features` output: recency, frequency, spending)."""
+    (:func:`segrec.engines.spark.features.customer_features` output: recency, frequency, spending). Use the
+    frame inside the block: the three sorted tables behind it are cached until the block ends."""
     from pyspark.sql import functions as F
 
-    n = features.count()
     scores = None
-    for column, value, ascending in ((C.RScore, C.Recency, False), (C.FScore, C.Frequency, True),
-                                     (C.MScore, C.Spending, True)):
-        pos = global_positions(features, value, ascending=ascending)
-        score = pos.select(C.User, (F.floor(F.col("_pos") * 5 / n) + 1).cast("int").alias(column))
-        scores = score if scores is None else scores.join(score, C.User)
-    grid = F.array(*[F.array(*[F.lit(g) for g in row]) for row in RFM_GRID])
-    return scores.select(
-        C.User,
-        F.concat(*[F.col(c).cast("string") for c in (C.RScore, C.FScore, C.MScore)]).alias(C.RFMScore),
-        F.element_at(F.element_at(grid, F.col(C.RScore)), F.col(C.FScore)).alias(C.RFMGroup),
-    )
+    with ExitStack() as stack:
+        for column, value, ascending in ((C.RScore, C.Recency, False), (C.FScore, C.Frequency, True),
+                                         (C.MScore, C.Spending, True)):
+            key = F.col(value).asc() if ascending else F.col(value).desc()
+            pos, n = stack.enter_context(global_positions(features, [key, F.col(C.User).asc()], [C.User]))
+            score = pos.select(C.User, (F.floor(F.col("_pos") * 5 / n) + 1).cast("int").alias(column))
+            scores = score if scores is None else scores.join(score, C.User)
+        grid = F.array(*[F.array(*[F.lit(g) for g in row]) for row in RFM_GRID])
+        yield scores.select(
+            C.User,
+            F.concat(*[F.col(c).cast("string") for c in (C.RScore, C.FScore, C.MScore)]).alias(C.RFMScore),
+            F.element_at(F.element_at(grid, F.col(C.RScore)), F.col(C.FScore)).alias(C.RFMGroup),
+        )

@@ -32,14 +32,17 @@ from sklearn.metrics import silhouette_score
 from ...columns import Columns
 from ...exceptions import InputError
 from ...profiles import name_from_medians
-from ...segment_selection import KMetrics, KSweep, choose_k
+from ...segment_selection import KMetrics, KSweep, Stability, choose_k, stability
 from ...segmentation import DEFAULT_FEATURES, LOG_FEATURES, STATE_VERSION, Segmenter
 from .features import line_spending
 
-__all__ = ["fit_segments", "preprocess", "segment_profiles", "sweep_k"]
+__all__ = ["STABILITY_SAMPLE", "fit_segments", "preprocess", "segment_profiles", "stability_on_sample",
+           "sweep_k"]
 
 C = Columns
 VECTOR = "z"
+#: Customers the stability check refits on (the local check's own ``sample_size``).
+STABILITY_SAMPLE = 50_000
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,11 @@ def sweep_k(pre: Preprocessed, ks: Sequence[int] = range(2, 11), *, random_state
     metrics, spark_sil = [], {}
     for k in ks:
         model = _kmeans(k, random_state, max_iter).fit(data)
-        m, s = _metrics(model.transform(data), model, k, random_state, silhouette_sample)
+        predicted = model.transform(data).cache()  # read by three metrics: transformed once
+        try:
+            m, s = _metrics(predicted, model, k, random_state, silhouette_sample)
+        finally:
+            predicted.unpersist()
         metrics.append(m)
         spark_sil[k] = s
     data.unpersist()
@@ -184,6 +191,20 @@ def fit_segments(pre: Preprocessed, k: int, *, random_state: int = 42, max_iter:
     meta = {"type": "Segmenter", "version": STATE_VERSION, "params": params, "features": pre.features,
             "inertia": float(model.summary.trainingCost)}
     return segments, Segmenter.from_state(meta, {**pre.arrays, "centers": centers})
+
+
+def stability_on_sample(features: Any, model: Segmenter, *, n: int, seed: int = 42,
+                        sample_size: int = STABILITY_SAMPLE) -> Stability:
+    """The local engine's stability check (:func:`segrec.segment_selection.stability`: the same seeds, the same
+    bootstraps, the same refits) on a seeded sample of at most ``sample_size`` customers collected to the
+    driver, sorted by id; with fewer customers than that, on all of them, exactly as the local engine does.
+    The reference labels are the Spark model's (the exported :class:`Segmenter`); the refits are
+    scikit-learn's K-Means on the sample, as in the local check."""
+    data = features
+    if n > sample_size:
+        data = data.sample(fraction=min(1.0, 1.2 * sample_size / n), seed=seed).limit(sample_size)
+    rows = data.orderBy(C.User).drop(C.User).toPandas()  # no customer id is collected
+    return stability(rows, model, random_state=seed, sample_size=sample_size)
 
 
 def segment_profiles(features: Any, segments: Any, events: Any | None = None, *, top_n: int = 3) -> pd.DataFrame:

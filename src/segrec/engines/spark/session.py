@@ -19,7 +19,8 @@ from typing import Any
 
 from ...exceptions import SegrecError
 
-__all__ = ["DEFAULT_CONF", "JavaError", "check_java", "java_major", "local_conf", "local_threads", "spark_session"]
+__all__ = ["DEFAULT_CONF", "JavaError", "check_java", "java_major", "local_conf", "local_threads", "persistent_rdds",
+           "release_rdds", "spark_session"]
 
 #: Properties set unless the caller's ``conf`` overrides them.
 DEFAULT_CONF = {
@@ -137,3 +138,17 @@ def parse_conf(items: list[str] | None) -> dict[str, str]:
             raise InputError(f"--spark-conf {item!r}: expected KEY=VALUE, e.g. spark.executor.memory=8g")
         conf[key.strip()] = value.strip()
     return conf
+
+
+def persistent_rdds(spark: Any) -> set[int]:
+    """Ids of the RDDs the session holds in its cache now (DataFrame caches included once materialised)."""
+    return {int(i) for i in spark.sparkContext._jsc.getPersistentRDDs().keySet()}
+
+
+def release_rdds(spark: Any, keep: set[int]) -> None:
+    """Unpersist every cached RDD not in ``keep``: for caches Spark makes itself and gives no handle to
+    (``pyspark.ml`` ALS keeps its final user and item factors cached for the life of the model)."""
+    cached = spark.sparkContext._jsc.getPersistentRDDs()
+    for key in list(cached.keySet()):
+        if int(key) not in keep:
+            cached.get(key).unpersist(False)
