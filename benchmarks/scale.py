@@ -268,8 +268,12 @@ class SessionMeter:
             rss, heap = self._peaks()
             self.steps[step] = {"seconds": round(now - t, 2), "cpu_seconds": round(cpu - c, 2),
                                 "peak_rss_mib": round(rss, 1), "jvm_heap_peak_mib": round(heap, 1)}
+            # each finished step at once on stderr: a stage stopped later still reports the steps it measured
+            print(json.dumps({"step": step, **self.steps[step]}), file=sys.stderr, flush=True)
         self._reset_peaks()
         self._current = None if name == "done" else (name, now, cpu)
+        if name != "done":
+            print(json.dumps({"step_started": name}), file=sys.stderr, flush=True)
 
 
 def _mem_available_gib() -> float:
@@ -305,7 +309,11 @@ def run_stage(engine: str, stage: str, path: Path, timeout: float, min_free_gib:
                 except (FileNotFoundError, ProcessLookupError):
                     pass
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
+                _, stderr = proc.communicate()
+                steps = [json.loads(line) for line in stderr.splitlines() if line.startswith('{"step')]
+                row["steps"] = {x.pop("step"): x for x in steps if "step" in x}  # measured before the stop
+                row["stopped_in_step"] = next((x["step_started"] for x in reversed(steps) if "step_started" in x),
+                                              None)
                 break
     if not row:
         lines = [line for line in stdout.strip().splitlines() if line.startswith("{")]
