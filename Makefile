@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 OUT ?= out/demo
 SHOP ?= $(OUT)/shop.parquet
 
-.PHONY: demo test test-all bench bench-quality bench-scale lint clean
+.PHONY: demo test test-cluster test-all bench bench-quality bench-scale lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ demo: $(STAMP)
 	$(BIN)/segrec run $(SHOP) --out $(OUT)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow and not spark_cluster" -q
+
+# segrec run --engine spark on a Spark standalone master + two workers started on 127.0.0.1 (minutes; needs Java 17)
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -m spark_cluster -q
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,6 +1,9 @@
-"""The Spark engine against the local one: features, segments, ALS -> bundle -> API, Java check, CLI.
+"""The Spark engine against the local one: features, segments, stability, ALS -> bundle -> API (the file and
+the API give one answer), evaluation, ingestion rules and rejects, one read, released caches, Java check, CLI.
 
-One module-scoped ``local[2]`` session keeps the module within CI's budget; skipped without pyspark or Java.
+One module-scoped ``local[2]`` session keeps the module within CI's budget; skipped without pyspark or Java. The
+session runs with ``spark.driver.maxResultSize=1m``: no Spark action of the engine may bring more than 1 MiB to
+the driver (``test_nothing_user_sized_is_collected`` gives it data whose ids alone are larger).
 """
 
 from __future__ import annotations
@@ -15,31 +18,28 @@ from sklearn.metrics import adjusted_rand_score
 
 from segrec.columns import Columns
 from segrec.datasets import generate_shop
-from segrec.engines import HAS_SPARK, get_engine
+from segrec.engines import get_engine
 from segrec.features import build_customer_features
 from segrec.plots import HEATMAP_FEATURES
 from segrec.profiles import relative_means
 from segrec.rfm import rfm_table
+from segrec.segment_selection import stability
 from segrec.segmentation import Segmenter
+from spark_helpers import java_ok
 
 pytestmark = pytest.mark.spark
 C = Columns
 
 
-def _java_ok() -> bool:
-    if not HAS_SPARK:
-        return False
-    from segrec.engines.spark.session import JavaError, check_java
-
-    try:
-        check_java()
-    except JavaError:
-        return False
-    return True
-
-
-needs_spark = pytest.mark.skipif(not _java_ok(), reason="needs pyspark (pip install segrec[spark]) and Java 17")
-CONF = {"spark.ui.enabled": "false"}  # shuffle partitions: the engine's own local default (4 on local[2])
+needs_spark = pytest.mark.skipif(not java_ok(), reason="needs pyspark (pip install segrec[spark]) and Java 17")
+# Shuffle partitions: the engine's own local default (4 on local[2]). Results: 1 MiB, the smallest limit Spark
+# accepts. A distributed sort samples up to 3 x sampleSizePerPartition x partitions keys to the driver (Spark's
+# RangePartitioner: bounded, whatever the number of rows); 20 instead of 100 keeps the sample of 1,000-character
+# ids below that limit; and a broadcast join passes its small side through the driver (up to the 10 MB
+# autoBroadcastJoinThreshold, whatever the data size), so it is lowered below the limit too.
+CONF = {"spark.ui.enabled": "false", "spark.driver.maxResultSize": "1m",
+        "spark.sql.execution.rangeExchange.sampleSizePerPartition": "20",
+        "spark.sql.autoBroadcastJoinThreshold": "256k"}
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +94,23 @@ def test_segments_agree_with_the_local_engine(engine, shop: pd.DataFrame, tmp_pa
     heat = [c for c in HEATMAP_FEATURES if c in X.columns]
     pd.testing.assert_frame_equal(spark_relative_means(result["profiles"], heat),
                                   relative_means(X, spark, heat), check_names=False, check_index_type=False)
-    assert result["report"]["not_computed"] == ["stability"]
+    # stability: the local check (same seeds, same bootstraps) on every customer (fewer than its sample size)
+    expected = stability(X, result["model"], random_state=42).to_dict()
+    got = result["report"]["stability"]
+    np.testing.assert_allclose(got["seeds"]["runs"] + got["bootstrap"]["runs"],
+                               expected["seeds"]["runs"] + expected["bootstrap"]["runs"], atol=1e-12)
+    assert len(got["seeds"]["runs"]) == 5 and len(got["bootstrap"]["runs"]) == 5
+    assert _cached(engine) == 0  # segment() with an output directory releases every cache it made
+
+
+def _cached(engine) -> int:
+    """Cached RDDs of the session (DataFrame caches included once materialised)."""
+    return int(engine.spark.sparkContext._jsc.getPersistentRDDs().size())
 
 
 @needs_spark
-def test_spark_als_bundle_is_served_by_the_api(engine, shop: pd.DataFrame, tmp_path: Path) -> None:
+def test_file_and_api_give_one_answer(engine, shop: pd.DataFrame, tmp_path: Path) -> None:
+    """``recommendations.parquet`` of a Spark run is what the API serves from its bundle, for every user."""
     from fastapi.testclient import TestClient
 
     from segrec.bundle import load_bundle
@@ -110,25 +122,137 @@ def test_spark_als_bundle_is_served_by_the_api(engine, shop: pd.DataFrame, tmp_p
     shop = shop.copy()
     first_rows = shop.groupby(C.Item).head(1).index  # a rarer, alphabetically last name on one line per product
     shop.loc[first_rows, C.ItemName] = "zzz " + shop.loc[first_rows, C.ItemName].astype(str)
-    result = engine.train(engine.load(shop), tmp_path, k=5,
-                          params=ALSParams(factors=8, iterations=5, content_weight=0.2))
+    events = engine.load(shop)
+    before = _cached(engine)
+    engine.train(events, tmp_path, k=5, params=ALSParams(factors=8, iterations=5))
+    assert _cached(engine) == before  # train releases its caches (ALS's factors included); the input stays
     bundle = load_bundle(tmp_path / "model", expected=ALSRecommender)
     local = Dataset.from_events(shop)
+    assert list(bundle.dataset.users.external_ids) == list(local.users.external_ids)
+    assert list(bundle.dataset.items.external_ids) == list(local.items.external_ids)
     assert (bundle.dataset.purchases != local.purchases).nnz == 0
     np.testing.assert_allclose(bundle.dataset.interactions.toarray(), local.interactions.toarray(), rtol=1e-6)
+    pd.testing.assert_frame_equal(bundle.dataset.catalogue[[C.Item, C.Category]],
+                                  local.catalogue[[C.Item, C.Category]], check_dtype=False)
     assert bundle.manifest["params"]["engine"] == "spark"
-    recs = pd.read_parquet(tmp_path / "recommendations.parquet")
-    assert recs.groupby(C.User).size().max() == 5
+    users = pd.read_parquet(tmp_path / "id_maps" / "users.parquet").sort_values("uidx")
+    assert users[C.User].tolist() == list(local.users.external_ids) and users["uidx"].tolist() == list(range(len(users)))
+    recs = pd.read_parquet(tmp_path / "recommendations.parquet").sort_values([C.User, C.Rank], ignore_index=True)
+    assert recs.groupby(C.User).size().max() == 5 and recs[C.User].nunique() == local.n_users
     catalogue = bundle.dataset.catalogue.set_index(C.Item)[C.ItemName]
     assert recs[C.ItemName].tolist() == catalogue.reindex(recs[C.Item]).tolist()  # the file names as the API does
     assert not recs[C.ItemName].str.startswith("zzz").any()  # the most frequent name, not the largest
-    user = str(local.users.external_ids[0])
-    expected = result["recommender"].recommend([user], k=5)[C.Item].tolist()
+    served = []
+    ids = [str(u) for u in local.users.external_ids]
     with TestClient(create_app(Settings(bundle=tmp_path / "model"))) as client:
-        response = client.get(f"/v1/users/{user}/recommendations", params={"k": 5})
-        assert response.status_code == 200, response.text
-        served = [item[C.Item] for item in response.json()["items"]]
-    assert served == expected and len(served) == 5
+        for start in range(0, len(ids), 100):
+            response = client.post("/v1/recommendations", json={"user_ids": ids[start:start + 100], "k": 5})
+            assert response.status_code == 200, response.text
+            served += [(r["user_id"], item["rank"], item["product_id"], item["product_name"], item["score"])
+                       for r in response.json()["results"] for item in r["items"]]
+        single = client.get(f"/v1/users/{ids[0]}/recommendations", params={"k": 5}).json()["items"]
+    api = pd.DataFrame(served, columns=[C.User, C.Rank, C.Item, C.ItemName, C.Score]).sort_values(
+        [C.User, C.Rank], ignore_index=True)
+    pd.testing.assert_frame_equal(recs[[C.User, C.Rank, C.Item, C.ItemName]], api[[C.User, C.Rank, C.Item, C.ItemName]],
+                                  check_dtype=False)
+    np.testing.assert_allclose(recs[C.Score], api[C.Score], rtol=1e-5, atol=1e-6)  # float32 scores
+    assert [i["product_id"] for i in single] == recs.loc[recs[C.User] == ids[0], C.Item].tolist()
+
+
+@needs_spark
+def test_nothing_user_sized_is_collected(engine, tmp_path: Path) -> None:
+    """Ids of 1,000 random hex digits: the user ids alone (~1.5 MB, incompressible) exceed the session's 1 MiB
+    result limit, so the index, ALS, the bundle export, the recommendations and the segmentation must not
+    collect them."""
+    from segrec.engines.spark.recommend import ALSParams
+    from segrec.recommend.data import Dataset
+
+    assert engine.spark.sparkContext.getConf().get("spark.driver.maxResultSize") == "1m"
+    events = generate_shop(customers=1500, products=40, months=2, seed=3).events
+    rng = np.random.default_rng(0)
+    long_ids = {u: rng.bytes(500).hex() + u for u in events[C.User].astype(str).unique()}
+    events[C.User] = events[C.User].astype(str).map(long_ids)
+    frame = engine.load(events)
+    with pytest.raises(Exception, match="maxResultSize"):  # the limit is real: collecting the ids fails
+        frame.select(C.User).distinct().collect()
+    result = engine.train(frame, tmp_path, k=3, params=ALSParams(factors=4, iterations=2))
+    local = Dataset.from_events(events)
+    assert list(result["recommender"].dataset_.users.external_ids) == list(local.users.external_ids)
+    assert pd.read_parquet(tmp_path / "recommendations.parquet")[C.User].nunique() == local.n_users
+    seg = engine.segment(frame, tmp_path / "seg", k=2, ks=(2, 3))
+    assert len(pd.read_parquet(tmp_path / "seg" / "segments.parquet")) == local.n_users
+    assert seg["report"]["chosen_k"] == 2
+    engine.release()
+    assert _cached(engine) == 0
+
+
+@needs_spark
+def test_evaluation_matches_the_local_runner(engine, shop: pd.DataFrame) -> None:
+    """Spark popularity judged by the executors equals the local runner's popularity on the same split (every
+    metric and the split's counts); Spark ALS is judged by the same protocol."""
+    from segrec.evaluation.runner import evaluate
+    from segrec.evaluation.splits import default_cutoff, temporal_split
+
+    events = engine.load(shop)
+    got = engine.evaluate(events, 5)
+    split = temporal_split(shop, default_cutoff(shop))
+    local = evaluate(split.train, split.test, ["popularity"], 5, "discover").to_dict()
+    assert got["split"]["cutoff"] == split.description["cutoff"]
+    for key, value in split.description.items():
+        assert got["split"][key] == value, key
+    assert got["split"]["evaluated_users"] == local["split"]["evaluated_users"]
+    spark_pop = next(m for m in got["models"] if m["name"] == "popularity")["metrics"]
+    for name, value in local["models"][0]["metrics"].items():
+        assert spark_pop[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+    als = next(m for m in got["models"] if m["name"] == "als")
+    assert got["default_model"] == "als" and 0 <= als["metrics"]["precision@5"] <= 1
+    assert set(als["metrics"]) == set(spark_pop)
+
+
+@needs_spark
+def test_reader_checks_rows_as_the_local_reader_and_reads_once(engine, tmp_path: Path) -> None:
+    """Every local reject reason, counted as the local reader counts them; the rejects itemised as Parquet with
+    their original text; and the source read once: it is deleted before the later stages run."""
+    from segrec.engines.spark.recommend import ALSParams
+    from segrec.io import ingest
+
+    shop = generate_shop(customers=120, products=30, months=3, seed=2).events
+    data = shop.astype({c: "object" for c in shop.columns}).astype(str).replace({"<NA>": "", "nan": ""})
+    bad = {C.User: (0, "NA"), C.Item: (1, ""), C.Date: (2, "yesterday"), C.Price: (3, "cheap"),
+           C.Quantity: (4, "1.5"), C.Clicks: (5, "many"), C.Age: (6, "130"), C.Income: (7, "-5")}
+    for column, (row, value) in bad.items():
+        data.loc[row, column] = value
+    data.loc[8, C.Quantity] = "0"
+    data.loc[9, C.Price] = "-1"
+    data.loc[10, C.Date] = "12/1/2010 8:26"  # a local date format: accepted
+    data.loc[11, C.User] = " C00001 "  # trimmed
+    data.loc[12, C.User] = "17850.0"  # 17850
+    source = tmp_path / "shop.csv"
+    data.to_csv(source, index=False)
+    local = ingest(str(source))
+    expected = local.report.to_dict()
+    events, report = engine.read(str(source), rejects=tmp_path / "rejects")
+    assert report["rejected_by_reason"] == expected["rejected_by_reason"]
+    assert len(report["rejected_by_reason"]) == 10
+    for key in ("rows_read", "rows_accepted", "rows_rejected", "n_users", "n_products", "date_min", "date_max"):
+        assert report[key] == expected[key], key
+    rejects = pd.read_parquet(tmp_path / "rejects")
+    assert sorted(rejects[C.RejectReason]) == sorted(r for r, n in expected["rejected_by_reason"].items()
+                                                     for _ in range(n))
+    assert rejects.loc[rejects[C.RejectReason] == "impossible_age", C.Age].tolist() == ["130"]
+    assert rejects["source_file"].str.endswith("shop.csv").all()
+    got = events.toPandas().sort_values([C.User, C.Date, C.Item], ignore_index=True)
+    want = local.events.sort_values([C.User, C.Date, C.Item], ignore_index=True)
+    assert "17850" in set(got[C.User]) and "C00001" in set(got[C.User])
+    for column in (C.User, C.Item, C.Order, C.Category):
+        assert got[column].tolist() == want[column].astype(str).tolist(), column
+    for column in (C.Quantity, C.Price, C.Spending, C.Age, C.Income, C.Engagement):
+        np.testing.assert_allclose(got[column].to_numpy(float), want[column].to_numpy(float), err_msg=column)
+    assert (pd.to_datetime(got[C.Date]) == want[C.Date]).all()
+    source.unlink()  # every later stage must read the cached events, not the source
+    engine.train(events, tmp_path / "rec", k=3, params=ALSParams(factors=4, iterations=2))
+    engine.segment(events, tmp_path / "seg", k=2, ks=(2, 3))
+    engine.release()
 
 
 def test_missing_java_names_java_17(tmp_path: Path) -> None:
@@ -208,8 +332,15 @@ def test_cli_run_with_the_spark_engine_ends_with_the_report(engine, shop: pd.Dat
     text = (out / "report.html").read_text()
     assert "no ingestion report" not in text and "No per-customer table" not in text
     assert "is missing from this run" not in text  # the plots
-    assert text.count("data:image/png;base64,") >= 4 and "was not evaluated" in text
+    assert text.count("data:image/png;base64,") >= 4 and "was not evaluated" not in text
     assert "--engine spark" in text  # the rerun command
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert [m["name"] for m in evaluation["models"]] == ["als", "popularity"] and evaluation["split"]["method"] == "temporal"
+    assert (pd.read_parquet(out / "rejects")[C.RejectReason] == "nonpositive_quantity").sum() == 7
+    segmentation = json.loads((out / "segmentation.json").read_text())
+    assert segmentation["stability"]["seeds"]["runs"] and "not_computed" not in segmentation
+    assert (out / "id_maps" / "users.parquet").is_dir() and (out / "bundle" / "manifest.json").is_file()
+    assert _cached(engine) == 0  # everything the run cached is released
 
 
 @needs_spark

@@ -173,8 +173,12 @@ def _parse(column: Any, canon: str, source_type: str) -> tuple[Any, Any]:
     if target == "string":
         if canon not in _ID_COLUMNS:
             return F.when(text != "", text), F.lit(False)
-        trimmed = F.regexp_replace(F.trim(text), r"^(-?[0-9]+)\.0$", "$1")
-        return F.when((trimmed != "") & ~_is_na(trimmed), trimmed), F.lit(False)
+        # as the local reader: an NA token as written is missing; 17850.0 -> 17850; outer spaces trimmed
+        trimmed = F.trim(text)
+        return (F.when(_is_na(text), F.lit(None))
+                .when(text.endswith(".0"), F.regexp_replace(trimmed, r"^(-?[0-9]+)\.0$", "$1"))
+                .when(text.startswith(" ") | text.endswith(" "), F.when(trimmed != "", trimmed))
+                .otherwise(text)), F.lit(False)
     if target == "timestamp":
         if source_type.startswith(("timestamp", "date")):
             return column.cast("timestamp"), F.lit(False)
