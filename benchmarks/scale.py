@@ -199,6 +199,9 @@ def _stage(engine: str, stage: str, path: str) -> None:
         out["jvm_peak_rss_mib"] = round(_proc_status(jvm_pid, "VmHWM"), 1)
         out["driver_peak_rss_mib"] = round(_proc_status("self", "VmHWM"), 1)
         out["peak_rss_mib"] = round(out["jvm_peak_rss_mib"] + out["driver_peak_rss_mib"], 1)
+        if out.get("steps"):  # each step reset the peaks: the stage's are the steps' largest
+            out["peak_rss_mib"] = max(x["peak_rss_mib"] for x in out["steps"].values())
+            out["jvm_heap_peak_mib"] = max(x["jvm_heap_peak_mib"] for x in out["steps"].values())
         eng.stop()
     out["status"] = "ok"
     print(json.dumps(out), flush=True)
