@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from ...columns import Columns
 from ...evaluation.runner import EvaluationResult, ModelResult, metric_names, package_versions
@@ -33,8 +32,9 @@ from .recommend import (
     fit_als,
     index_events,
     item_popularity,
-    mask_bought,
+    lists_csr,
     scores_of,
+    top_of,
     user_rows,
 )
 from .session import persistent_rdds, release_rdds
@@ -147,16 +147,6 @@ def _split(train: Any, test: Any, indexed: Indexed, description: dict[str, Any])
     return split, truth
 
 
-def _csr(lists: pd.Series, n_items: int) -> sp.csr_matrix:
-    lengths = lists.map(len).to_numpy()
-    cols = np.concatenate(lists.to_numpy()).astype(np.int64) if lengths.sum() else np.zeros(0, np.int64)
-    matrix = sp.csr_matrix((np.ones(len(cols), np.float32), (np.repeat(np.arange(len(lists)), lengths), cols)),
-                           shape=(len(lists), n_items))
-    matrix.sum_duplicates()
-    matrix.sort_indices()
-    return matrix
-
-
 def _metrics(users: Any, k: int, item_factors: np.ndarray | None, shares: np.ndarray | None, popularity: np.ndarray,
              catalogue: pd.DataFrame, indexed: Indexed) -> dict[str, float | None]:
     """Per-user metrics in the executors, averaged (undefined values skipped, as ``runner._mean``)."""
@@ -164,7 +154,6 @@ def _metrics(users: Any, k: int, item_factors: np.ndarray | None, shares: np.nda
 
     from ...evaluation.beyond import intra_list_diversity, item_text_vectors, novelty
     from ...evaluation.metrics import auc_from_ranks, positive_ranks, reciprocal_rank_from_ranks, topk_metrics
-    from ...recommend._topk import top_k
 
     names = metric_names(k)
     per_user = [n for n in names if n != "coverage"]
@@ -176,10 +165,8 @@ def _metrics(users: Any, k: int, item_factors: np.ndarray | None, shares: np.nda
         factors, share, buyers, vectors = shared.value
         for batch in chunks(batches):
             scores = scores_of(batch, factors, share)
-            relevant, exclude = _csr(batch["relevant"], n_items), _csr(batch["seen"], n_items)
-            masked = scores.copy()
-            mask_bought(masked, batch["seen"])
-            top = top_k(masked, k)[0]
+            relevant, exclude = lists_csr(batch["relevant"], n_items), lists_csr(batch["seen"], n_items)
+            top = top_of(batch, k, factors, share, filter_seen=True)[0]  # as the served model ranks
             ranks = positive_ranks(scores, relevant, exclude)
             values = {**topk_metrics(top, relevant), "mrr": reciprocal_rank_from_ranks(ranks),
                       "auc": auc_from_ranks(ranks, np.diff(exclude.indptr)),

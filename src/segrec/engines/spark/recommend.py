@@ -8,9 +8,10 @@ LightFM has no distributed trainer, so the Spark engine's model is ``pyspark.ml`
    purchase lines of each (user, product) pair aggregated; nothing proportional to the events or the users
    reaches the driver;
 2. :func:`fit_als`;
-3. :func:`top_k_frame`: each user's top-k, scored by the executors with numpy exactly as the bundle's
-   :class:`~segrec.recommend.baselines.ALSRecommender` scores on the API (``user_factors @ item_factors.T`` in
-   float32, bought products masked, :func:`segrec.recommend._topk.top_k`), the item factors broadcast. So
+3. :func:`top_k_frame`: each user's top-k, scored by the executors with the code the bundle's
+   :class:`~segrec.recommend.baselines.ALSRecommender` runs on the API (:func:`top_of`: ``user_factors @
+   item_factors.T`` in float32 per chunk, bought products excluded, the top-k selected as
+   ``FactorScoring`` selects it), the item factors broadcast. So
    ``recommendations.parquet`` is the served model's answer, not a second model's. (A TF-IDF content blend
    used to re-rank the file only: it reached 99.9% of plain ALS's P@10 on Online Retail, 0.0793 vs 0.0794,
    and made the file disagree with the API, so it was removed.)
@@ -27,13 +28,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ...columns import Columns
 from ...exceptions import InputError
 from .indexing import id_index
 
-__all__ = ["ALSParams", "Indexed", "fit_als", "index_events", "item_popularity", "top_k_frame",
-           "user_rows", "write_recommendations"]
+__all__ = ["ALSParams", "Indexed", "fit_als", "index_events", "item_popularity", "lists_csr", "top_k_frame",
+           "top_of", "user_rows", "write_recommendations"]
 
 C = Columns
 #: Users scored at once by an executor: bounds its memory to CHUNK x n_items floats (the API's chunk size).
@@ -127,12 +129,15 @@ def user_rows(indexed: Indexed, user_factors: Any = None) -> Any:
 
 def scores_of(batch: pd.DataFrame, item_factors: np.ndarray | None, popularity: np.ndarray | None) -> np.ndarray:
     """Dense float32 scores of a batch of :func:`user_rows`: ALS's ``user_factors @ item_factors.T`` (as
-    ``_FactorRecommender._score``) or popularity's share of buyers, the same row for everyone."""
+    ``FactorScoring._score``) or popularity's share of buyers, the same row for everyone."""
     if item_factors is not None:
-        users = np.vstack(batch["factors"].to_numpy()).astype(np.float32)
-        return np.array(users @ item_factors.T, dtype=np.float32, copy=True)
+        return np.array(_factors(batch) @ item_factors.T, dtype=np.float32, copy=True)
     assert popularity is not None
     return np.tile(popularity.astype(np.float32), (len(batch), 1))
+
+
+def _factors(batch: pd.DataFrame) -> np.ndarray:
+    return np.vstack(batch["factors"].to_numpy()).astype(np.float32)
 
 
 def mask_bought(scores: np.ndarray, seen: pd.Series) -> None:
@@ -140,6 +145,35 @@ def mask_bought(scores: np.ndarray, seen: pd.Series) -> None:
     lengths = seen.map(len).to_numpy()
     if lengths.sum():
         scores[np.repeat(np.arange(len(seen)), lengths), np.concatenate(seen.to_numpy()).astype(np.int64)] = -np.inf
+
+
+def lists_csr(lists: pd.Series, n_items: int) -> sp.csr_matrix:
+    """Rows of product-index lists (``seen``, ``relevant``) as a 0/1 CSR matrix, one row per list."""
+    lengths = lists.map(len).to_numpy()
+    cols = np.concatenate(lists.to_numpy()).astype(np.int64) if lengths.sum() else np.zeros(0, np.int64)
+    matrix = sp.csr_matrix((np.ones(len(cols), np.float32), (np.repeat(np.arange(len(lists)), lengths), cols)),
+                           shape=(len(lists), n_items))
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    return matrix
+
+
+def top_of(batch: pd.DataFrame, k: int, item_factors: np.ndarray | None, popularity: np.ndarray | None,
+           filter_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` product indices and scores of a batch, by the code the served model runs: ALS through
+    ``FactorScoring._recommend_chunk`` (:func:`~segrec.recommend._topk.top_k_of_product`, the chunk multiplied
+    at once, bought products excluded), popularity as ``Recommender._recommend_chunk`` (masked, ``top_k``)."""
+    from ...recommend._topk import top_k, top_k_of_product
+
+    n_items = len(item_factors) if item_factors is not None else len(popularity)  # type: ignore[arg-type]
+    if item_factors is not None:
+        users = _factors(batch)
+        exclude = lists_csr(batch["seen"], n_items) if filter_seen else None
+        return top_k_of_product(users, item_factors, k, exclude=exclude, block_rows=max(len(users), 1))
+    scores = scores_of(batch, None, popularity)
+    if filter_seen:
+        mask_bought(scores, batch["seen"])
+    return top_k(scores, k)
 
 
 def chunks(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -153,8 +187,6 @@ def top_k_frame(users: Any, k: int, *, item_factors: np.ndarray | None = None, p
                 filter_seen: bool = True) -> Any:
     """Top-``k`` of every row of ``users`` (:func:`user_rows`), scored by the executors: ``uidx, rank, iidx,
     score``. ``item_factors`` (ALS) or ``popularity`` (shares of buyers) is broadcast once."""
-    from ...recommend._topk import top_k
-
     if k < 1:
         raise InputError(f"k must be >= 1, got {k}")
     shared = users.sparkSession.sparkContext.broadcast((item_factors, popularity))
@@ -162,10 +194,7 @@ def top_k_frame(users: Any, k: int, *, item_factors: np.ndarray | None = None, p
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         factors, shares = shared.value
         for batch in chunks(batches):
-            scores = scores_of(batch, factors, shares)
-            if filter_seen:
-                mask_bought(scores, batch["seen"])
-            idx, vals = top_k(scores, k)
+            idx, vals = top_of(batch, k, factors, shares, filter_seen)
             keep = idx >= 0
             rows, ranks = np.nonzero(keep)
             yield pd.DataFrame({"uidx": batch["uidx"].to_numpy(np.int32)[rows], C.Rank: (ranks + 1).astype(np.int32),
