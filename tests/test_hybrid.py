@@ -253,3 +253,16 @@ def test_auto_validation_falls_back_to_a_random_hold_out_when_dates_say_nothing(
     assert asked.tuning_["validation"]["protocol"] == "last-n"
     with pytest.raises(InputError, match="validation must be one of"):
         fast_hybrid(validation="future").fit(Dataset.from_events(events), events=events)
+
+
+def test_spd_inverse_equals_the_general_inverse() -> None:
+    from segrec.recommend._item_item import spd_inverse
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((300, 60)) < 0.1).astype(np.float32)
+    gram = x.T @ x + np.float32(5.0) * np.eye(60, dtype=np.float32)
+    np.testing.assert_allclose(spd_inverse(gram), np.linalg.inv(gram), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(spd_inverse(gram.astype(np.float64)), np.linalg.inv(gram.astype(np.float64)), rtol=1e-9)
+    singular = np.zeros((3, 3), np.float32)  # not positive definite: falls back to numpy (which raises)
+    with pytest.raises(np.linalg.LinAlgError):
+        spd_inverse(singular)
