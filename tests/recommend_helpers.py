@@ -59,13 +59,14 @@ def with_forced_ranker(model: HybridRecommender) -> HybridRecommender:
 
     from segrec.recommend.hybrid.ranker import fit_ranker, sample_pool
     from segrec.recommend.hybrid.signals import SIGNALS, raw_signals
+    from segrec.recommend.hybrid.tuning import weighted_sum
     from segrec.recommend.hybrid.validation import make_validation
 
     model = copy.copy(model)
     split = make_validation(model.dataset_, None, "temporal", 0.2, seed=0)
     users = np.flatnonzero(np.diff(split.new.indptr))
     inputs = model._ranker_inputs(split.train, users, raw_signals(model, split.train, users, SIGNALS))
-    blend = model._weighted(inputs.z, model.weights_, (len(users), split.train.n_items))
+    blend = weighted_sum(inputs.z, model.weights_, (len(users), split.train.n_items))
     pool = np.argsort(-blend, axis=1, kind="stable")[:, :30]
     rows, items, labels = sample_pool(pool, split.new[users], 0)
     model.ranker_ = fit_ranker(inputs, rows, items, labels)

@@ -42,6 +42,7 @@ from .hybrid import (
 )
 from .hybrid.ranker import LOG_SIGNALS, RankerInputs
 from .hybrid.signals import again_scores, raw_signals, segment_of, segment_scores, standardise
+from .hybrid.tuning import weighted_sum
 from .priors import HALF_LIFE_DAYS
 
 __all__ = ["FoldIn", "Histories", "NewPurchase", "cold_ranking"]
@@ -196,14 +197,6 @@ class FoldIn:
             return np.zeros((lifts.shape[0], self.dataset.n_items), np.float32)
         return np.asarray(self.words_l1 @ lifts.T).T.astype(np.float32)
 
-    @staticmethod
-    def _weighted(z: dict[str, np.ndarray], weights: dict[str, float], shape: tuple[int, int]) -> np.ndarray:
-        out = np.zeros(shape, np.float32)
-        for name, block in z.items():
-            if weights.get(name, 0.0):
-                out += np.float32(weights[name]) * block
-        return out
-
     # ---------------------------------------------------------------------------------------------- ranking
     def recommend(self, h: Histories, k: int, *, discover: bool = True, allowed: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
@@ -219,7 +212,7 @@ class FoldIn:
         lifts = self._lifts(sp.csr_matrix(h.purchases > 0, dtype=np.float32))
         raw = self._raw(h, rows, [s for s in ALL_SIGNALS if s in wanted], lifts)
         z = {name: standardise(block) for name, block in raw.items()}
-        blended = self._weighted({s: z[s] for s in (SIGNALS if discover else ALL_SIGNALS) if s in z}, weights,
+        blended = weighted_sum({s: z[s] for s in (SIGNALS if discover else ALL_SIGNALS) if s in z}, weights,
                                  (n, n_items))
         if discover:
             mask_seen(blended, rows, np.arange(n))

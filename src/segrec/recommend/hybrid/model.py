@@ -57,7 +57,7 @@ from .signals import (
     trend_prior,
 )
 from .state import load_state, model_state
-from .tuning import SIGNED_GRID, WEIGHT_GRID, tune_weights
+from .tuning import SIGNED_GRID, WEIGHT_GRID, tune_weights, weighted_sum
 from .validation import VALIDATIONS, Validation, make_validation
 
 __all__ = ["HybridRecommender"]
@@ -294,7 +294,7 @@ class HybridRecommender(Recommender):
         if self.rank and discover:
             inputs = self._ranker_inputs(train, users[rows], {n: raw[n][rows] for n in SIGNALS},
                                          {n: z[n][rows] for n in SIGNALS})
-            blend = self._weighted(inputs.z, self.weights_, (len(rows), train.n_items))
+            blend = weighted_sum(inputs.z, self.weights_, (len(rows), train.n_items))
             pool, _ = _unbought_top(blend, train, users[rows], min(self.pool_size, train.n_items))
             self.ranker_, report = choose_ranker(inputs, blend, pool, new[rows], seen[rows], self.random_state)
             self.tuning_["discover"]["ranker"] = report
@@ -318,26 +318,17 @@ class HybridRecommender(Recommender):
                             lifts=content.word_lifts(user_idx), words=content.profile_words_,
                             terms=list(content.profile_terms_))
 
-    @staticmethod
-    def _weighted(signals: dict[str, np.ndarray], weights: dict[str, float], shape: tuple[int, int]) -> np.ndarray:
-        """The weighted sum of z-scored signals, ``shape`` (users x items); those absent count as 0."""
-        out = np.zeros(shape, np.float32)
-        for name, block in signals.items():
-            if weights.get(name, 0.0):
-                out += np.float32(weights[name]) * block
-        return out
-
     def _blend(self, user_idx: np.ndarray, discover: bool) -> np.ndarray:
         """The mode's weighted sum (signals with weight 0 are not computed)."""
         weights = self.weights_ if discover else self.weights_again_
         names = [name for name in (SIGNALS if discover else ALL_SIGNALS) if weights.get(name, 0.0)]
         z = {n: standardise(b) for n, b in raw_signals(self, self.dataset_, user_idx, names).items()}
-        return self._weighted(z, weights, (len(user_idx), self.dataset_.n_items))
+        return weighted_sum(z, weights, (len(user_idx), self.dataset_.n_items))
 
     def _blend_and_ranker(self, user_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Discover with a ranker: the blend and the ranker's score, every item."""
         inputs = self._ranker_inputs(self.dataset_, user_idx, raw_signals(self, self.dataset_, user_idx, SIGNALS))
-        return self._weighted(inputs.z, self.weights_, (len(user_idx), self.dataset_.n_items)), self.ranker_.score(inputs)
+        return weighted_sum(inputs.z, self.weights_, (len(user_idx), self.dataset_.n_items)), self.ranker_.score(inputs)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         """The buy-again blend for every item (finite everywhere)."""

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from .._topk import top_k
 
 __all__ = ["MIN_GAIN", "SIGNAL_WORDS", "SIGNED_GRID", "WEIGHT_GRID", "describe_tuning", "ranking_objective", "search_weights",
-           "tune_weights"]
+           "tune_weights", "weighted_sum"]
 
 #: Values tried for each weight (the blend is scale-free, so relative values suffice).
 WEIGHT_GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
@@ -116,7 +116,7 @@ def search_weights(
     """
     names = list(signals)
     weights = {name: float(start.get(name, 0.0)) for name in names}
-    blend = _weighted_sum(signals, weights)
+    blend = weighted_sum(signals, weights)
     best, evaluations = objective(blend), 1
     for _ in range(rounds):
         improved = False
@@ -134,9 +134,11 @@ def search_weights(
     return weights, best, evaluations
 
 
-def _weighted_sum(signals: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
-    shape = next(iter(signals.values())).shape
-    out = np.zeros(shape, np.float32)
+def weighted_sum(signals: Mapping[str, np.ndarray], weights: Mapping[str, float],
+                 shape: tuple[int, int] | None = None) -> np.ndarray:
+    """The blend: the weighted sum of (users x items) signal blocks, float32; blocks without a weight count as 0.
+    ``shape`` defaults to the blocks' own (give it when ``signals`` may be empty)."""
+    out = np.zeros(shape if shape is not None else next(iter(signals.values())).shape, np.float32)
     for name, block in signals.items():
         if weights.get(name):
             out += np.float32(weights[name]) * block
