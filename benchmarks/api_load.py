@@ -115,12 +115,12 @@ def build_bundle(path: Path, customers: int, products: int, seed: int, model_nam
 
     from segrec.bundle import save_bundle
     from segrec.columns import Columns
-    from segrec.datasets import generate_shop
-    from segrec.features import customer_features
-    from segrec.profiles import segment_profiles
+    from segrec.data.generate import generate_shop
+    from segrec.features.customers import customer_features
     from segrec.recommend import Dataset
     from segrec.recommend.registry import model_from_config
-    from segrec.segmentation import Segmenter
+    from segrec.segment.profiles import segment_profiles
+    from segrec.segment.segmenter import Segmenter
 
     began = time.perf_counter()
     events = generate_shop(customers=customers, products=products, seed=seed).events

@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from segrec.columns import Columns
-from segrec.datasets import generate_shop
+from segrec.data.generate import generate_shop
 from segrec.recommend import Dataset
 from segrec.recommend.foldin import FoldIn, NewPurchase
 from segrec.recommend.hybrid import HybridRecommender

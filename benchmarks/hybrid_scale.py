@@ -3,7 +3,7 @@
 Issue 16 asks for a shop of 100,000 customers x 10,000 products x 12 months: the fit in <= 5 minutes and
 ``recommendations.parquet`` (top-10, the served model, reasons included) in <= 60 s after it, peak memory
 <= 6 GB. This script measures exactly that path (``HybridRecommender.fit`` with the events, as ``segrec train``
-does, then :func:`segrec.recommend.training.write_recommendations`), with a progress bar, and records wall and
+does, then :func:`segrec.engines.local.train.write_recommendations`), with a progress bar, and records wall and
 CPU seconds, the peak RSS after each stage and the host's load (the machine is shared: say what it was doing).
 
 Run: ``.venv/bin/python benchmarks/hybrid_scale.py [--customers 100000] [--products 10000] [--months 12]``;
@@ -25,9 +25,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from segrec.datasets import generate_shop
+from segrec.data.generate import generate_shop
+from segrec.engines.local.train import write_recommendations
 from segrec.recommend import Dataset, HybridRecommender
-from segrec.recommend.training import write_recommendations
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "hybrid_scale.json"

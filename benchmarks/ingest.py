@@ -29,7 +29,7 @@ import pyarrow.csv as pacsv
 from rich.console import Console
 from rich.table import Table
 
-from segrec.io import ingest
+from segrec.data.read import ingest
 
 RESULTS = Path(__file__).parent / "results" / "ingest.json"
 DEFECT_RATE = 0.001

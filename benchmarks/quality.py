@@ -10,7 +10,7 @@ Cells (``DATA:SPLIT``):
 - ``online-retail:{temporal,random,last-n}``: UCI Online Retail through segrec's ``online-retail`` adapter; temporal
   cut at :func:`segrec.evaluation.default_cutoff` (2011-11-01), a per-user random hold-out of 20% of each customer's
   products (seed 42), each customer's last order (n = 1). Skipped, with a note, when ``../shared/data`` lacks it.
-- ``shop:{temporal,random}``: ``segrec.datasets.generate_shop`` (5,000 customers, 1,000 products, 12 months,
+- ``shop:{temporal,random}``: ``segrec.data.generate.generate_shop`` (5,000 customers, 1,000 products, 12 months,
   seed 42), cut 2024-11-01 / the same random hold-out.
 - ``online-retail-flat:random``, ``shop-flat:random``: the same purchase lines as a shop with only user, product
   and quantity has them, read through segrec's ingestion with one date for every line (the data's last day):
@@ -60,6 +60,7 @@ from rich.progress import (
 from rich.table import Table
 
 from segrec.columns import Columns
+from segrec.data.read import ingest
 from segrec.evaluation import (
     EvaluationResult,
     ModelResult,
@@ -76,7 +77,6 @@ from segrec.evaluation import (
     temporal_split,
     topk_metrics,
 )
-from segrec.io import ingest
 from segrec.recommend import Dataset, HybridRecommender
 from segrec.recommend.hybrid.tuning import describe_tuning
 from segrec.recommend.registry import MODES, models_for_mode
@@ -104,7 +104,7 @@ console = Console(width=200)
 
 def shop_events() -> tuple[pd.DataFrame, str, pd.Series]:
     """Events, label and each customer's true persona."""
-    from segrec.datasets import generate_shop
+    from segrec.data.generate import generate_shop
 
     shop = generate_shop(customers=5000, products=1000, months=12, seed=42)
     persona = shop.truth.set_index(Columns.User)[Columns.Persona]
@@ -415,7 +415,7 @@ def cell_section(cell: str, entry: dict[str, Any]) -> list[str]:
 
 PERSONAS = ("Customers of the generated shop come from five latent personas and, within a persona, have a taste "
             "of their own (a category mix around the persona's, a favourite among six product styles named in the "
-            "descriptions; `segrec.datasets.generate_shop`). Segment popularity by each customer's true persona (the "
+            "descriptions; `segrec.data.generate.generate_shop`). Segment popularity by each customer's true persona (the "
             "best a model can do that knows the persona and nothing about the individual)")
 
 

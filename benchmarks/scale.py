@@ -70,7 +70,7 @@ def _generate(events: int) -> None:
     import pyarrow.parquet as pq
 
     from segrec.columns import Columns as C
-    from segrec.datasets import generate_shop
+    from segrec.data.generate import generate_shop
 
     path = CACHE / f"shop_{events}.parquet"
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -136,10 +136,10 @@ def _stage(engine: str, stage: str, path: str) -> None:
         events = pd.read_parquet(path)
         out["load_seconds"] = round(time.perf_counter() - began, 2)
         out["rss_after_load_mib"] = round(_proc_status("self", "VmRSS"), 1)
-        from segrec.features import customer_features
+        from segrec.features.customers import customer_features
+        from segrec.features.interactions import Dataset
         from segrec.recommend.baselines import ALSRecommender
-        from segrec.recommend.data import Dataset
-        from segrec.segmentation import Segmenter
+        from segrec.segment.segmenter import Segmenter
 
         if stage == "segmentation":
             t = time.perf_counter()

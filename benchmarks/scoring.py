@@ -24,9 +24,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from segrec.columns import Columns
+from segrec.features.interactions import Dataset, IdMap
 from segrec.recommend.base import Recommender
 from segrec.recommend.baselines import _FactorRecommender
-from segrec.recommend.data import Dataset, IdMap
 
 OUT = Path(__file__).parent / "results" / "scoring.json"
 FLOOR_SECONDS = 2.0

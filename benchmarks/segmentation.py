@@ -31,8 +31,8 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
-from segrec.segment_selection import stability, sweep_k
-from segrec.segmentation import FeaturePreprocessor, Segmenter
+from segrec.segment.segmenter import FeaturePreprocessor, Segmenter
+from segrec.segment.selection import stability, sweep_k
 
 RESULTS = Path(__file__).parent / "results" / "segmentation.json"
 FLOOR_SECONDS = 10.0

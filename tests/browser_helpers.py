@@ -26,10 +26,10 @@ import pytest
 from bundle_helpers import MODEL
 from segrec.bundle import load_bundle, save_bundle
 from segrec.columns import Columns
-from segrec.datasets import generate_shop
+from segrec.data.generate import generate_shop
+from segrec.data.read import ingest
+from segrec.engines.local.segment import run_segmentation
 from segrec.evaluation import evaluate, temporal_split
-from segrec.io import ingest
-from segrec.pipeline_segment import run_segmentation
 from segrec.recommend import Dataset
 from segrec.recommend.registry import model_from_config
 

@@ -10,12 +10,12 @@ import pytest
 
 from segrec.bundle import save_bundle
 from segrec.columns import Columns
-from segrec.datasets import generate_shop
-from segrec.features import customer_features
-from segrec.profiles import segment_profiles
+from segrec.data.generate import generate_shop
+from segrec.features.customers import customer_features
 from segrec.recommend import Dataset, Recommender
 from segrec.recommend.registry import available_models, model_from_config
-from segrec.segmentation import Segmenter
+from segrec.segment.profiles import segment_profiles
+from segrec.segment.segmenter import Segmenter
 
 MODEL = {"name": "hybrid" if "hybrid" in available_models() else "ease", "params": {}}
 

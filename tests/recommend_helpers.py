@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from segrec.columns import Columns as C
-from segrec.datasets import generate_shop
+from segrec.data.generate import generate_shop
 from segrec.recommend import ContentRecommender, Dataset, HybridRecommender, LightFMRecommender
 
 FAST_CF = {"no_components": 8, "epochs": 4, "num_threads": 1, "random_state": 7, "patience": 2}

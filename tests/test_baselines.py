@@ -8,13 +8,13 @@ import pytest
 
 from segrec.columns import Columns
 from segrec.exceptions import InputError, SegrecError
+from segrec.features.interactions import Dataset
 from segrec.recommend.baselines import (
     BuyAgainRecommender,
     EASERecommender,
     PopularityRecommender,
     SegmentPopularityRecommender,
 )
-from segrec.recommend.data import Dataset
 from segrec.recommend.registry import MODELS, model_config, model_from_config, models_for_mode
 
 

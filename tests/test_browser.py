@@ -22,7 +22,7 @@ from browser_helpers import (
     sideways_overflow,
 )
 from segrec.columns import Columns
-from segrec.report import build_report
+from segrec.report.build import build_report
 
 pytestmark = pytest.mark.browser
 

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import segrec.bundle as bundle_module
-from segrec.bundle import FORMAT_VERSION, MANIFEST, load_bundle, save_bundle
+import segrec.bundle.save as bundle_module
+from segrec.bundle import FORMAT_VERSION, MANIFEST, load_bundle, save_bundle, verify_bundle
 from segrec.columns import Columns
 from segrec.exceptions import BundleError
 from segrec.recommend.baselines import PopularityRecommender
@@ -253,7 +253,7 @@ def test_verify_accepts_the_layout_an_interrupted_save_leaves(trained: Trained, 
     """``segrec serve`` verifies before it loads: both must find the previous bundle at ``.<name>.old``."""
     _interrupt_save_between_renames(trained, copy, monkeypatch)
     assert not copy.exists()
-    assert bundle_module.verify_bundle(copy) == load_bundle(copy).manifest
+    assert verify_bundle(copy) == load_bundle(copy).manifest
 
 
 def test_save_killed_midway_in_a_subprocess(copy: Path) -> None:

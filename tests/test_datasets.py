@@ -12,7 +12,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
 from segrec.columns import Columns as C
-from segrec.datasets import CATEGORIES, PERSONAS, STYLES, GeneratedShop, generate_shop
+from segrec.data.generate import CATEGORIES, PERSONAS, STYLES, GeneratedShop, generate_shop
 from segrec.exceptions import InputError
 
 # The dtype table of segrec/columns.py, spelled out so that a drift in either place fails here.

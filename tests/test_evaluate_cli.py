@@ -15,7 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 import segrec
-from segrec.datasets import generate_shop
+from segrec.data.generate import generate_shop
 from segrec.evaluation import evaluate, temporal_split
 
 FAST_MODELS = "popularity,segment_popularity,ease"

@@ -8,7 +8,7 @@ import pytest
 
 from segrec.columns import Columns as C
 from segrec.exceptions import MissingColumnError, SegrecWarning
-from segrec.features import build_customer_features, customer_features
+from segrec.features.customers import build_customer_features, customer_features
 
 
 def hand_events() -> pd.DataFrame:

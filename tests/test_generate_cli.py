@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from segrec.cli.generate import register
 from segrec.columns import Columns as C
-from segrec.datasets import generate_shop
+from segrec.data.generate import generate_shop
 
 SMALL = ["--customers", "200", "--products", "60", "--months", "3"]
 

@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 
 from segrec.columns import Columns
-from segrec.datasets import generate_shop
+from segrec.data.generate import generate_shop
+from segrec.data.read import ingest
 from segrec.evaluation import evaluate, random_split
-from segrec.io import ingest
 
 #: The hybrid may lose to EASE by at most this share of EASE's precision@10 (issue 12).
 TOLERANCE = 0.05

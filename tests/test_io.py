@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from segrec.columns import Columns
+from segrec.data.read import detect_format, ingest, read_events
+from segrec.data.schema import SCHEMA
 from segrec.exceptions import InputError, MissingColumnError, RejectedRowsWarning, RowError
-from segrec.io import detect_format, ingest, read_events
-from segrec.schema import SCHEMA
 
 C = Columns
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from segrec.adapters.online_retail import NON_PRODUCT_CODES
 from segrec.columns import Columns
-from segrec.io import IngestResult, ingest
+from segrec.data.adapters.online_retail import NON_PRODUCT_CODES
+from segrec.data.read import IngestResult, ingest
 
 C = Columns
 pytestmark = pytest.mark.real_data

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from segrec.columns import Columns as C
-from segrec.profiles import RULES, name_segments, relative_means, segment_profiles
+from segrec.segment.profiles import RULES, name_segments, relative_means, segment_profiles
 
 
 def designed(n: int = 10) -> tuple[pd.DataFrame, np.ndarray]:

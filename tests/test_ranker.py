@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from recommend_helpers import fast_hybrid, round_trip, with_forced_ranker
 from segrec.columns import Columns as C
-from segrec.datasets import generate_shop
+from segrec.data.generate import generate_shop
 from segrec.recommend import Dataset, HybridRecommender
 from segrec.recommend._topk import top_k
 from segrec.recommend.hybrid.ranker import RankerInputs, _rows, fit_ranker, sample_pool

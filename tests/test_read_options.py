@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from segrec.cli import app
 from segrec.columns import Columns as C
+from segrec.data.read import ReadOptions, ingest
 from segrec.exceptions import EncodingError, InputError
-from segrec.io import ReadOptions, ingest
 
 EU = ("Kunde;Artikel;Datum;Preis;Menge;Ort\n"
       "K1;A1;01.02.2024;3,50;2;Köln\n"
@@ -149,7 +149,7 @@ def test_cli_validate_suggests_and_then_reads_the_european_file(tmp_path: Path) 
 
 
 def test_cli_run_records_the_reading_options_for_the_rerun_command(tmp_path: Path) -> None:
-    from segrec.datasets import generate_shop
+    from segrec.data.generate import generate_shop
 
     events = generate_shop(customers=60, products=30, months=4, seed=2).events
     frame = events[[C.User, C.Item, C.Date, C.Price, C.Quantity]].assign(

@@ -14,12 +14,12 @@ import typer
 from typer.testing import CliRunner
 
 from browser_helpers import PipelineRun, copy_run, pipeline_run
-from segrec._labels import model_label
 from segrec.cli import report as report_cli
 from segrec.columns import Columns
 from segrec.exceptions import InputError
-from segrec.plots.recommend import plot_model_comparison
-from segrec.report import REPORT_NAME, build_report
+from segrec.report.build import REPORT_NAME, build_report
+from segrec.report.labels import model_label
+from segrec.report.plots.recommend import plot_model_comparison
 
 C = Columns
 
@@ -127,7 +127,7 @@ def test_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     def broken(context: object) -> str:
         raise RuntimeError("template failed")
 
-    monkeypatch.setattr("segrec.report.render", broken)
+    monkeypatch.setattr("segrec.report.build.render", broken)
     with pytest.raises(RuntimeError):
         build_report(tmp_path)
     assert (tmp_path / REPORT_NAME).read_text(encoding="utf-8") == first
@@ -181,7 +181,7 @@ def test_headline_lift_is_said_against_the_strongest_other_model_too(run: Pipeli
 
 def test_rfm_shades_keep_text_readable() -> None:
     """Every shade of the RFM grid with its text colour has at least WCAG AA's 4.5:1 contrast."""
-    css = (Path(__file__).resolve().parents[1] / "src/segrec/templates/report.html.j2").read_text()
+    css = (Path(__file__).resolve().parents[1] / "src/segrec/report/templates/report.html.j2").read_text()
     shades = re.findall(r"\.l(\d) \{ background: (#[0-9a-f]{6}); color: (#[0-9a-f]{3,6}); \}", css)
     assert len(shades) == 5
 
@@ -200,7 +200,7 @@ def test_figures_keep_their_smallest_text_readable_on_a_phone(run: PipelineRun) 
     """Shrunk to 332 px wide, no text of a figure is under 9.5 px: every text of every figure, and the width."""
     from PIL import Image
 
-    from segrec.plots import DPI, MIN_FONT_PT, WIDTH
+    from segrec.report.plots import DPI, MIN_FONT_PT, WIDTH
 
     for name in ("k_selection.png", "projection.png", "profile_heatmap.png", "sizes_revenue.png"):
         width = Image.open(run.out / name).size[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from segrec.columns import Columns as C
-from segrec.rfm import RFM_GRID, quintile_scores, rfm_groups, rfm_table
+from segrec.features.rfm import RFM_GRID, quintile_scores, rfm_groups, rfm_table
 
 
 def test_rfm_scores_on_a_hand_case() -> None:

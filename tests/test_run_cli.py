@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from segrec.bundle import load_bundle, verify_bundle
 from segrec.cli import app
 from segrec.columns import Columns as C
-from segrec.datasets import generate_shop
+from segrec.data.generate import generate_shop
 
 ARGS = ["--segments-k", "3", "-k", "5", "--seed", "3"]
 

@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import HUMAN_NAMES
 from segrec.columns import Columns
-from segrec.exceptions import InputError, MissingColumnError
-from segrec.schema import (
+from segrec.data.schema import (
     ALIASES,
     SCHEMA,
     canonical_name,
@@ -20,6 +19,7 @@ from segrec.schema import (
     read_mapping_file,
     resolve_columns,
 )
+from segrec.exceptions import InputError, MissingColumnError
 
 C = Columns
 

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from segrec.cli import app
 from segrec.columns import Columns as C
-from segrec.datasets import generate_shop
-from segrec.segmentation import Segmenter
+from segrec.data.generate import generate_shop
+from segrec.segment.segmenter import Segmenter
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from segrec.exceptions import InputError, UnstableSegmentationWarning
-from segrec.segment_selection import KMetrics, adjusted_rand, choose_k, stability, sweep_k
-from segrec.segmentation import FeaturePreprocessor, Segmenter
+from segrec.segment.segmenter import FeaturePreprocessor, Segmenter
+from segrec.segment.selection import KMetrics, adjusted_rand, choose_k, stability, sweep_k
 
 
 def blobs(centers: int, n: int = 1500, seed: int = 3) -> pd.DataFrame:

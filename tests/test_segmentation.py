@@ -11,7 +11,7 @@ from sklearn.base import clone
 
 from segrec.columns import Columns as C
 from segrec.exceptions import InputError, NotFittedError
-from segrec.segmentation import FeaturePreprocessor, Segmenter
+from segrec.segment.segmenter import FeaturePreprocessor, Segmenter
 
 
 def customers(n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -119,8 +119,8 @@ def test_generated_shop_recovers_the_five_personas() -> None:
     """The measured promise: default demo data -> k = 5 chosen, ARI vs the true personas >= 0.8."""
     from sklearn.metrics import adjusted_rand_score
 
-    from segrec.datasets import generate_shop
-    from segrec.pipeline_segment import run_segmentation
+    from segrec.data.generate import generate_shop
+    from segrec.engines.local.segment import run_segmentation
 
     shop = generate_shop()
     result = run_segmentation(shop.events)

@@ -17,14 +17,14 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from segrec.columns import Columns
-from segrec.datasets import generate_shop
+from segrec.data.generate import generate_shop
 from segrec.engines import get_engine
-from segrec.features import build_customer_features
-from segrec.plots import HEATMAP_FEATURES
-from segrec.profiles import relative_means
-from segrec.rfm import rfm_table
-from segrec.segment_selection import stability
-from segrec.segmentation import Segmenter
+from segrec.features.customers import build_customer_features
+from segrec.features.rfm import rfm_table
+from segrec.report.plots import HEATMAP_FEATURES
+from segrec.segment.profiles import relative_means
+from segrec.segment.segmenter import Segmenter
+from segrec.segment.selection import stability
 from spark_helpers import java_ok
 
 pytestmark = pytest.mark.spark
@@ -117,8 +117,8 @@ def test_file_and_api_give_one_answer(engine, shop: pd.DataFrame, tmp_path: Path
 
     from segrec.bundle import load_bundle
     from segrec.engines.spark.recommend import ALSParams
+    from segrec.features.interactions import Dataset
     from segrec.recommend.baselines import ALSRecommender
-    from segrec.recommend.data import Dataset
     from segrec.service import Settings, create_app
 
     shop = shop.copy()
@@ -167,7 +167,7 @@ def test_nothing_user_sized_is_collected(engine, tmp_path: Path) -> None:
     result limit, so the index, ALS, the bundle export, the recommendations and the segmentation must not
     collect them."""
     from segrec.engines.spark.recommend import ALSParams
-    from segrec.recommend.data import Dataset
+    from segrec.features.interactions import Dataset
 
     assert engine.spark.sparkContext.getConf().get("spark.driver.maxResultSize") == "1m"
     events = generate_shop(customers=1500, products=40, months=2, seed=3).events
@@ -215,8 +215,8 @@ def test_evaluation_matches_the_local_runner(engine, shop: pd.DataFrame) -> None
 def test_reader_checks_rows_as_the_local_reader_and_reads_once(engine, tmp_path: Path) -> None:
     """Every local reject reason, counted as the local reader counts them; the rejects itemised as Parquet with
     their original text; and the source read once: it is deleted before the later stages run."""
+    from segrec.data.read import ingest
     from segrec.engines.spark.recommend import ALSParams
-    from segrec.io import ingest
 
     shop = generate_shop(customers=120, products=30, months=3, seed=2).events
     data = shop.astype({c: "object" for c in shop.columns}).astype(str).replace({"<NA>": "", "nan": ""})

@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 from segrec.columns import Columns
-from segrec.datasets import generate_shop
+from segrec.data.generate import generate_shop
 from spark_helpers import java_ok
 
 pytestmark = [pytest.mark.spark, pytest.mark.spark_cluster]

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segrec.columns import Columns as C
+from segrec.features.interactions import Dataset, IdMap
 from segrec.recommend._topk import _group_size, top_k, top_k_of_product
 from segrec.recommend.base import Recommender
 from segrec.recommend.baselines import ALSRecommender
-from segrec.recommend.data import Dataset, IdMap
 
 
 def _reference(left: np.ndarray, right: np.ndarray, k: int, exclude: sp.csr_matrix | None,

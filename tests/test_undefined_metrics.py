@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from segrec.columns import Columns
-from segrec.datasets import generate_shop
+from segrec.data.generate import generate_shop
+from segrec.data.read import ingest
 from segrec.evaluation import (
     evaluate,
     intra_list_diversity,
@@ -21,7 +22,6 @@ from segrec.evaluation import (
     random_split,
     rich_table,
 )
-from segrec.io import ingest
 
 PLACEHOLDER_CATEGORIES = ["unknown", "Unknown", "", None]
 

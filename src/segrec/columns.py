@@ -72,7 +72,7 @@ class Columns:
     EventType = "event_type"
     ReceivedAt = "received_at"
 
-    # --- customer features, RFM and segment profiles (segrec.features / rfm / profiles) ---
+    # --- customer features, RFM and segment profiles (segrec.features.customers / rfm / profiles) ---
     Frequency = "frequency"
     Recency = "recency_days"
     Tenure = "tenure_days"

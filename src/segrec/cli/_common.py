@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from .._atomic import atomic_write_text
+from ..data.read import FORMATS, IngestResult, ReadOptions, ingest
+from ..data.schema import parse_mapping, read_mapping_file
 from ..exceptions import InputError
-from ..io import FORMATS, IngestResult, ReadOptions, ingest
-from ..schema import parse_mapping, read_mapping_file
 from ._errors import err_console, user_errors
 
 _FORMATS = ", ".join(f for f in FORMATS if f != "dataframe")

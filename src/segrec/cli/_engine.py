@@ -93,7 +93,7 @@ def run(engine: Any, source: str, out: Path, *, segments_k: int | None, k: int, 
     Spark popularity on the temporal split), the bundle in ``out/bundle`` with the id maps beside it, and
     ``recommendations.parquet`` (the bundle's own answers); returns the report.
     """
-    from ..report import build_report
+    from ..report.build import build_report
     from ._common import print_outputs, write_json, write_run_options
 
     out.mkdir(parents=True, exist_ok=True)

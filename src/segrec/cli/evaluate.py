@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._atomic import atomic_write_text, file_sha256
+from ..data.read import ReadOptions
 from ..evaluation import (
     Split,
     default_cutoff,
@@ -25,7 +26,6 @@ from ..evaluation import (
     temporal_split,
 )
 from ..exceptions import InputError
-from ..io import ReadOptions
 from ._common import (
     READ_DEFAULTS,
     FormatOpt,

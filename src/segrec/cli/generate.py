@@ -15,7 +15,7 @@ from rich.table import Table
 
 from .._atomic import atomic_path
 from ..columns import Columns
-from ..datasets import CATEGORY_CONCENTRATION, STYLE_CONCENTRATION, generate_shop
+from ..data.generate import CATEGORY_CONCENTRATION, STYLE_CONCENTRATION, generate_shop
 from ..exceptions import InputError
 from ._errors import user_errors
 

@@ -21,7 +21,7 @@ def report(
     ] = None,
 ) -> None:
     """Write one HTML page with the data summary, segments, recommender quality and examples."""
-    from ..report import build_report
+    from ..report.build import build_report
 
     with user_errors():
         path = build_report(out_dir, path=output)

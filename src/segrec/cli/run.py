@@ -21,14 +21,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from .._atomic import atomic_path
-from .._stage_clock import StageClock
+from ..data.read import ReadOptions
+from ..engines.local.segment import run_segmentation
+from ..engines.local.train import RECOMMENDATIONS_FILE, segment_labels, train_recommender
 from ..evaluation.runner import MODES, evaluate_modes
 from ..evaluation.splits import Split, default_cutoff, temporal_split
 from ..exceptions import InputError, TooFewCustomersError
-from ..io import ReadOptions
-from ..pipeline_segment import run_segmentation
-from ..recommend.training import RECOMMENDATIONS_FILE, segment_labels, train_recommender
-from ..report import build_report
+from ..pipeline.clock import StageClock
+from ..report.build import build_report
 from ._bundle import RUN_BUNDLE_DIR as BUNDLE_DIR
 from ._common import (
     READ_DEFAULTS,

@@ -12,8 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..columns import Columns
-from ..io import ReadOptions
-from ..pipeline_segment import SegmentationResult, run_segmentation
+from ..data.read import ReadOptions
+from ..engines.local.segment import SegmentationResult, run_segmentation
 from ._common import (
     READ_DEFAULTS,
     FormatOpt,

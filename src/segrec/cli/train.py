@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..data.read import ReadOptions
+from ..engines.local.train import MODEL_DIR, RECOMMENDATIONS_FILE, train_recommender
 from ..events.training import stored_purchases
 from ..exceptions import InputError
-from ..io import ReadOptions
-from ..recommend.training import MODEL_DIR, RECOMMENDATIONS_FILE, train_recommender
 from ._common import (
     READ_DEFAULTS,
     FormatOpt,

@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from .._atomic import atomic_path, atomic_write_text
+from ..data.ingest_report import IngestReport
+from ..data.read import ReadOptions
 from ..exceptions import InputError
-from ..ingest_report import IngestReport
-from ..io import ReadOptions
 from ._common import (
     READ_DEFAULTS,
     FormatOpt,

@@ -36,12 +36,12 @@ class LocalEngine:
     name: str = "local"
 
     def features(self, events: Any, **options: Any) -> Any:
-        from ..features import build_customer_features
+        from ..features.customers import build_customer_features
 
         return build_customer_features(events, **options)
 
     def segment(self, events: Any, out_dir: Any = None, **options: Any) -> Any:
-        from ..pipeline_segment import run_segmentation
+        from .local.segment import run_segmentation
 
         return run_segmentation(events, out_dir, **options)
 

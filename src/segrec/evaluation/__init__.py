@@ -16,7 +16,6 @@ from .metrics import (
     reciprocal_rank_from_ranks,
     topk_metrics,
 )
-from .report import markdown_table, rich_table
 from .runner import (
     EvaluationResult,
     ModelResult,
@@ -27,6 +26,7 @@ from .runner import (
     metric_names,
 )
 from .splits import Split, default_cutoff, explicit_split, last_n_split, random_split, temporal_split
+from .tables import markdown_table, rich_table
 
 __all__ = [
     "EvaluationResult",

@@ -2,7 +2,7 @@
 
 The protocol (stated once, used by the CLI, ``segrec run`` and the benchmarks):
 
-- models fit on the training events (a :class:`~segrec.recommend.data.Dataset`, default weighting);
+- models fit on the training events (a :class:`~segrec.features.interactions.Dataset`, default weighting);
 - **discover** mode: products a user bought in training are excluded from the ranking *and* from that
   user's test items (a repeat purchase is not a discovery); **buy-again** mode: nothing is excluded;
 - metrics are averaged over users with at least one test item (see :mod:`.metrics` for the definitions);
@@ -27,8 +27,8 @@ import scipy.sparse as sp
 
 from ..columns import Columns
 from ..exceptions import InputError
+from ..features.interactions import Dataset
 from ..recommend.base import DEFAULT_CHUNK, Recommender
-from ..recommend.data import Dataset
 from ..recommend.holdout import PROTOCOLS, infer_protocol
 from ..recommend.registry import MODES, model_config, model_from_config, models_for_mode
 from .beyond import catalogue_coverage, intra_list_diversity, item_text_vectors, novelty
@@ -262,8 +262,8 @@ def fit_segments(events: pd.DataFrame, n_clusters: int = 5, seed: int = 42) -> p
 
     Fitted on training events only, so the segment of a customer leaks nothing from the test period.
     """
-    from ..features import customer_features
-    from ..segmentation import Segmenter
+    from ..features.customers import customer_features
+    from ..segment.segmenter import Segmenter
 
     features = customer_features(events)
     labels = Segmenter(n_clusters=n_clusters, random_state=seed).fit(features).labels_

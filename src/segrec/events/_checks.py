@@ -1,6 +1,6 @@
 """Events received over the API go through the same row checks as file ingestion.
 
-The ingestion query (:func:`segrec._validation_sql.build_query` with :data:`segrec.validation.DEFAULT_CHECKS`) is
+The ingestion query (:func:`segrec.data._validation_sql.build_query` with :data:`segrec.data.validation.DEFAULT_CHECKS`) is
 built once for a fixed Arrow schema and prepared on a private in-memory DuckDB connection: planning that query
 costs ~25-30 ms, executing the prepared plan on a small batch ~2 ms (measured on the shared 2-core machine at
 load ~5), and a prepared plan re-reads the registered table at each execution. So an API event is typed, filled
@@ -18,10 +18,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from .._validation_sql import build_query
 from ..columns import Columns
-from ..schema import resolve_columns
-from ..validation import DEFAULT_CHECKS, connect
+from ..data._validation_sql import build_query
+from ..data.schema import resolve_columns
+from ..data.validation import DEFAULT_CHECKS, connect
 
 __all__ = ["EVENT_TYPES", "RowProblem", "check_events"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..columns import Columns
-from ..io import ingest
+from ..data.read import ingest
 from .store import open_store
 
 __all__ = ["StoredPurchases", "stored_purchases"]

@@ -3,10 +3,10 @@
 >>> from segrec.recommend import HybridRecommender
 """
 
+from ..features.interactions import Dataset, IdMap
 from .base import Recommender
 from .collaborative import LightFMRecommender
 from .content import ContentRecommender
-from .data import Dataset, IdMap
 from .hybrid import HybridRecommender
 from .side_features import FeatureEncoder, item_encoder, user_encoder
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from .data import Dataset
+from ..features.interactions import Dataset
 
 
 class ArrayStateMixin:

@@ -1,7 +1,7 @@
 """The recommender contract: public methods validate and map ids, subclasses do the maths.
 
 Every model (the hybrid, its parts, and the baselines it is measured against) fits on a
-:class:`~segrec.recommend.data.Dataset` and exposes the same three calls, so evaluation, the bundle and the
+:class:`~segrec.features.interactions.Dataset` and exposes the same three calls, so evaluation, the bundle and the
 API treat them alike:
 
 - ``score(user_idx, filter_seen=False)``: a dense (n, n_items) float32 matrix, higher is better (used for
@@ -30,8 +30,8 @@ from threadpoolctl import threadpool_limits
 
 from ..columns import Columns
 from ..exceptions import InputError, NotFittedError
+from ..features.interactions import Dataset
 from ._topk import top_k
-from .data import Dataset
 
 # Rows scored at once: bounds memory to chunk x n_items floats per thread (1024 x 10k x 4 B = 40 MB); 1024
 # measured faster than 2048 for 100k x 10k top-10 with two threads.

@@ -22,10 +22,10 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from ..exceptions import InputError
+from ..features.interactions import Dataset
 from ._state import ArrayStateMixin
 from .base import Recommender
 from .collaborative import FactorScoring, LightFMRecommender
-from .data import Dataset
 from .priors import HALF_LIFE_DAYS, recency_weights, segment_popularity
 
 __all__ = [

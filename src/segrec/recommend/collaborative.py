@@ -26,9 +26,9 @@ from sklearn.preprocessing import normalize
 
 from ..columns import Columns
 from ..exceptions import InputError
+from ..features.interactions import Dataset
 from ._topk import top_k, top_k_of_product
 from .base import Recommender
-from .data import Dataset
 from .side_features import FeatureEncoder, item_encoder, lightfm_features, user_encoder
 
 __all__ = ["FactorScoring", "LightFMRecommender"]

@@ -28,9 +28,9 @@ from sklearn.preprocessing import normalize
 
 from ..columns import Columns
 from ..exceptions import InputError, UnknownProductError
+from ..features.interactions import Dataset
 from ._neighbours import top_k_neighbours
 from .base import Recommender
-from .data import Dataset
 
 __all__ = ["ContentRecommender", "product_text"]
 

@@ -27,10 +27,10 @@ import scipy.sparse as sp
 from sklearn.preprocessing import normalize
 
 from ..columns import Columns
+from ..features.interactions import Dataset, IdMap
 from ._topk import top_k
 from .base import mask_seen
 from .content import PROFILE_PRIOR
-from .data import Dataset, IdMap
 from .hybrid import (
     ALL_SIGNALS,
     REASON_PEERS,

@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..columns import Columns
-from .data import Dataset
+from ..features.interactions import Dataset
 
 __all__ = ["HALF_LIFE_DAYS", "recency_weights", "segment_popularity"]
 

@@ -24,7 +24,7 @@ from ..._atomic import atomic_path, atomic_write_text
 from ..._json import to_jsonable
 from ...columns import Columns
 from ...exceptions import InputError
-from ...recommend.training import RECOMMENDATIONS_FILE
+from ..local.train import RECOMMENDATIONS_FILE
 from . import features as sfeatures
 from . import segmentation as sseg
 from .io import accepted, from_pandas, ingest_report, read_checked, spark_format, write_rejects
@@ -87,7 +87,7 @@ class SparkEngine:
             if rejects is not None:
                 write_rejects(checked, str(rejects))
             return accepted(checked), validation
-        from ...io import ingest
+        from ...data.read import ingest
 
         result = ingest(source, mapping, format)
         events = self._keep(from_pandas(self.spark, result.events))

@@ -112,7 +112,7 @@ def evaluate_split(train: Any, test: Any, k: int = 10, description: dict[str, An
 
 
 def _items(indexed: Indexed) -> Any:
-    from ...recommend.data import IdMap
+    from ...features.interactions import IdMap
 
     ids = indexed.item_index.toPandas().set_index("iidx").reindex(pd.RangeIndex(indexed.n_items))[C.Item]
     return IdMap(ids.astype(str).to_numpy(dtype=object))

@@ -1,7 +1,7 @@
 """A Spark-trained ALS as the same pickle-free bundle the local engine writes, so ``segrec serve`` serves it.
 
 The model is an :class:`segrec.recommend.baselines.ALSRecommender` (registered as ``als``) whose
-``user_factors_`` / ``item_factors_`` are Spark's factors, on a :class:`~segrec.recommend.data.Dataset` with
+``user_factors_`` / ``item_factors_`` are Spark's factors, on a :class:`~segrec.features.interactions.Dataset` with
 the local engine's indices. What the bundle holds (ids, factors, the (user, product) pair matrices, the
 catalogue, the per-user attributes) is written by the executors as Parquet into a staging directory beside
 the bundle and read by the driver with pyarrow: the driver holds the bundle's content once, as arrays,
@@ -27,8 +27,14 @@ import scipy.sparse as sp
 
 from ...bundle import save_bundle
 from ...columns import Columns
+from ...features.interactions import (
+    CATALOGUE_COLUMNS,
+    USER_ATTRIBUTES,
+    Dataset,
+    IdMap,
+    complete_user_attributes,
+)
 from ...recommend.baselines import ALSRecommender
-from ...recommend.data import CATALOGUE_COLUMNS, USER_ATTRIBUTES, Dataset, IdMap, complete_user_attributes
 from .recommend import DEFAULT_PARAMS, ALSParams, Indexed
 
 __all__ = ["ID_MAPS", "catalogue_frame", "complete_catalogue", "export_bundle", "staged_parts", "write_id_maps"]
@@ -158,7 +164,7 @@ def export_bundle(path: str | os.PathLike[str], parts: Path, id_maps: Mapping[st
                   profiles: pd.DataFrame | None = None, evaluation: Mapping[str, Any] | None = None,
                   extra: Mapping[str, Any] | None = None) -> tuple[Path, ALSRecommender]:
     """Write the bundle of the staged Spark ALS at ``path``; return its path and the local model."""
-    from ...recommend.training import segment_labels
+    from ..local.train import segment_labels
 
     dataset = read_dataset(parts, id_maps, indexed, segment_labels(segments))
     rec = ALSRecommender(factors=params.factors, regularization=params.regularization, alpha=params.alpha,

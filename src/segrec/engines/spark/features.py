@@ -1,4 +1,4 @@
-"""Customer features in Spark SQL, with the definitions of :mod:`segrec.features` (one row per customer).
+"""Customer features in Spark SQL, with the definitions of :mod:`segrec.features.customers` (one row per customer).
 
 Same numbers as the local engine: spending is ``total_spending`` (else ``price * quantity``); frequency counts
 distinct orders, a line without an order id counting as one order per customer and day; recency and tenure are
@@ -18,7 +18,7 @@ import pandas as pd
 
 from ...columns import Columns
 from ...exceptions import InputError, MissingColumnError, SegrecWarning
-from ...features import _OPTIONAL, MISSING_INDICATORS
+from ...features.customers import _OPTIONAL, MISSING_INDICATORS
 
 __all__ = ["SparkCustomerFeatures", "customer_features", "line_spending"]
 

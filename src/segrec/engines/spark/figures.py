@@ -1,13 +1,13 @@
 """The local engine's four segmentation figures, drawn from what Spark computed.
 
-:func:`segrec.plots.write_segmentation_figures` draws them, as it does for the local engine, from:
+:func:`segrec.report.plots.write_segmentation_figures` draws them, as it does for the local engine, from:
 
-* the k sweep (:class:`segrec.segment_selection.KSweep`, fitted on Spark);
+* the k sweep (:class:`segrec.segment.selection.KSweep`, fitted on Spark);
 * the profile table (sizes and revenue shares, Spark aggregates);
-* :func:`relative_means`: segment mean / population mean per feature, as :func:`segrec.profiles.relative_means`
+* :func:`relative_means`: segment mean / population mean per feature, as :func:`segrec.segment.profiles.relative_means`
   defines them, from the per-segment means Spark computed for the profiles (no customer row is collected);
 * the projection: a seeded sample of at most ``max_rows`` customers collected to pandas, standardised by the
-  exported :class:`segrec.segmentation.Segmenter` and coloured by their Spark segment. The local engine fits its
+  exported :class:`segrec.segment.segmenter.Segmenter` and coloured by their Spark segment. The local engine fits its
   PCA on every customer; here it is fitted on the sample.
 """
 
@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from ...columns import Columns
-from ...plots import HEATMAP_FEATURES, write_segmentation_figures
-from ...segment_selection import KSweep
-from ...segmentation import Segmenter
+from ...report.plots import HEATMAP_FEATURES, write_segmentation_figures
+from ...segment.segmenter import Segmenter
+from ...segment.selection import KSweep
 
 __all__ = ["projection_sample", "relative_means", "write_figures"]
 

@@ -1,6 +1,6 @@
 """Global row positions and dense id indices computed on the cluster, never on the driver.
 
-Why: the local :class:`~segrec.recommend.data.Dataset` numbers users and products by their sorted string ids,
+Why: the local :class:`~segrec.features.interactions.Dataset` numbers users and products by their sorted string ids,
 and the RFM scores need each customer's global rank. Collecting every id to the driver to number them makes
 the driver, not the cluster, the limit (~800 B of Python per id: ~40 GB at 50M customers). Here a row's
 position is its index inside its sorted partition (``monotonically_increasing_id``) plus the sizes of the

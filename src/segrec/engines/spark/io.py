@@ -1,11 +1,11 @@
 """Read purchase history with Spark into the canonical columns (see :mod:`segrec.columns`), checking every row
 by the local reader's rules, in one pass over the source.
 
-Column names are resolved exactly as the local reader does (:func:`segrec.schema.resolve_columns` on the
+Column names are resolved exactly as the local reader does (:func:`segrec.data.schema.resolve_columns` on the
 header: case, spaces and the usual aliases, plus ``--map``). Cells are parsed and rows checked as
-:mod:`segrec.validation` does (ids trimmed, NA tokens, ``17850.0`` -> ``17850``, the local date formats, the
+:mod:`segrec.data.validation` does (ids trimmed, NA tokens, ``17850.0`` -> ``17850``, the local date formats, the
 schema's defaults), and a row is rejected for the first failed check of
-:data:`segrec.validation.DEFAULT_CHECKS`, named as the local reader names it. :func:`read_checked` returns
+:data:`segrec.data.validation.DEFAULT_CHECKS`, named as the local reader names it. :func:`read_checked` returns
 every row with its ``reject_reason`` (NULL when accepted) and, for rejected rows only, the original cells as
 text; :func:`ingest_report` counts it and :func:`write_rejects` itemises the rejects as Parquet, both from the
 same cached frame, so the source is read once.
@@ -19,11 +19,11 @@ from typing import Any
 
 import pandas as pd
 
-from ..._validation_sql import DATE_FORMATS, FALSE_TOKENS, NA_TOKENS, TRUE_TOKENS
 from ...columns import Columns
+from ...data._validation_sql import DATE_FORMATS, FALSE_TOKENS, NA_TOKENS, TRUE_TOKENS
+from ...data.schema import NUMBER_COLUMNS, SCHEMA, resolve_columns
+from ...data.validation import DEFAULT_CHECKS
 from ...exceptions import InputError
-from ...schema import NUMBER_COLUMNS, SCHEMA, resolve_columns
-from ...validation import DEFAULT_CHECKS
 
 __all__ = ["REJECTS_DIR", "REJECT_REASONS", "SPARK_FORMATS", "accepted", "canonical", "from_pandas", "ingest_report", "read_checked",
            "read_events", "spark_format", "write_rejects"]
@@ -39,7 +39,7 @@ REJECTS_DIR = "rejects"
 _SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _TYPES = {"string": "string", "float64": "double", "int64": "bigint", "boolean": "boolean",
           "datetime64[ns]": "timestamp"}
-#: Local date formats (``segrec._validation_sql.DATE_FORMATS``, strptime) as Spark datetime patterns.
+#: Local date formats (``segrec.data._validation_sql.DATE_FORMATS``, strptime) as Spark datetime patterns.
 _SPARK_DATE_FORMATS = tuple(f.replace("%m", "M").replace("%d", "d").replace("%Y", "yyyy").replace("%H", "H")
                             .replace("%M", "mm").replace("%S", "ss") for f in DATE_FORMATS)
 _ID_COLUMNS = (C.User, C.Item, C.Order)
@@ -151,7 +151,7 @@ def canonical(raw: Any, mapping: Mapping[str, str] | None = None, *, source: str
     frame = frame.withColumn(RAW, F.when(F.col(C.RejectReason).isNotNull(), F.col(RAW))).drop(
         *[f"_bad_{c}" for c in C.Canonical])
     info = {"source": source, "mapped": resolution.mapped, "dropped_columns": resolution.dropped,
-            "rule": "rows are checked as the local reader checks them (segrec.validation.DEFAULT_CHECKS)"}
+            "rule": "rows are checked as the local reader checks them (segrec.data.validation.DEFAULT_CHECKS)"}
     return frame, info
 
 
@@ -163,7 +163,7 @@ def _is_na(text: Any) -> Any:
 
 def _parse(column: Any, canon: str, source_type: str) -> tuple[Any, Any]:
     """The canonical value of a source column and whether a present cell failed to parse (as
-    :mod:`segrec._validation_sql` stages 1-3 do); a cell that does not parse becomes NULL (ANSI-safe)."""
+    :mod:`segrec.data._validation_sql` stages 1-3 do); a cell that does not parse becomes NULL (ANSI-safe)."""
     from pyspark.sql import functions as F
 
     target = _TYPES[SCHEMA[canon].dtype]
@@ -206,7 +206,7 @@ def ingest_report(checked: Any, info: Mapping[str, Any], *, seconds: float = 0.0
     frame): rows read, accepted and rejected by reason, columns mapped/derived/missing, users, products, dates."""
     from pyspark.sql import functions as F
 
-    from ...ingest_report import IngestReport, column_coverage
+    from ...data.ingest_report import IngestReport, column_coverage
 
     reason = F.col(C.RejectReason)
     kept = reason.isNull()
@@ -242,7 +242,7 @@ def _try_cast(column: Any, to: str) -> Any:
 
 
 def from_pandas(spark: Any, events: pd.DataFrame) -> Any:
-    """A canonical pandas event frame (e.g. from :func:`segrec.io.ingest`) as a Spark DataFrame; NA stays NULL."""
+    """A canonical pandas event frame (e.g. from :func:`segrec.data.read.ingest`) as a Spark DataFrame; NA stays NULL."""
     import pyarrow as pa
 
     if events.empty:

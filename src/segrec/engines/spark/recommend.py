@@ -61,7 +61,7 @@ DEFAULT_PARAMS = ALSParams()
 
 @dataclass(frozen=True)
 class Indexed:
-    """Interactions on the integer indices of :class:`segrec.recommend.data.Dataset` (sorted string ids).
+    """Interactions on the integer indices of :class:`segrec.features.interactions.Dataset` (sorted string ids).
 
     ``pairs`` (uidx, iidx, lines, weight, last) and both id maps are cached; :meth:`release` frees them.
     """

@@ -1,8 +1,8 @@
-"""The RFM view in Spark, with the definitions of :mod:`segrec.rfm` (same score digits, same named groups).
+"""The RFM view in Spark, with the definitions of :mod:`segrec.features.rfm` (same score digits, same named groups).
 
 The local rule is kept exactly: each score is the quintile of the customer's *rank* (ties broken by customer
 id), ``floor((rank - 1) * 5 / n) + 1``, R reversed so the most recent customers score 5, and the group is
-:data:`segrec.rfm.RFM_GRID` ``[r - 1][f - 1]``. The rank is a global position, computed without collecting
+:data:`segrec.features.rfm.RFM_GRID` ``[r - 1][f - 1]``. The rank is a global position, computed without collecting
 customers or sorting them in one partition: a distributed sort by (value, user id), then each row's position
 inside its sorted partition plus the sizes of the partitions before it (only one count per partition is
 collected). Scores can differ from the local engine's only where two customers' spending differs by
@@ -16,7 +16,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from ...columns import Columns
-from ...rfm import RFM_GRID
+from ...features.rfm import RFM_GRID
 from .indexing import global_positions
 
 __all__ = ["rfm_columns"]

@@ -1,6 +1,6 @@
 """K-Means segmentation in Spark with the local engine's preprocessing, k rule, model and profiles.
 
-Steps, each the distributed twin of :mod:`segrec.segmentation` / :mod:`segrec.segment_selection`:
+Steps, each the distributed twin of :mod:`segrec.segment.segmenter` / :mod:`segrec.segment.selection`:
 
 * fill missing values with the median, winsorise at the same quantiles (``approxQuantile``, relative error
   ``quantile_error``; 0 gives exact order statistics, the local engine interpolates between them), ``log1p``
@@ -10,12 +10,12 @@ Steps, each the distributed twin of :mod:`segrec.segmentation` / :mod:`segrec.se
   Spark aggregations over the sample; the silhouette is scikit-learn's on ``silhouette_sample`` collected rows,
   because Spark's ``ClusteringEvaluator`` only offers squared-Euclidean or cosine silhouettes, whose values
   the rule's tolerance was not calibrated for (its squared-Euclidean value is reported beside it);
-* choose k with the same rule (:func:`segrec.segment_selection.choose_k`, elbow by kneed);
+* choose k with the same rule (:func:`segrec.segment.selection.choose_k`, elbow by kneed);
 * fit the final K-Means on every customer, relabel segments by descending revenue, and build a
-  :class:`segrec.segmentation.Segmenter` from the learned numbers, so the bundle and the API assign new
+  :class:`segrec.segment.segmenter.Segmenter` from the learned numbers, so the bundle and the API assign new
   customers exactly as they would with a locally trained model;
 * profiles: only the per-segment aggregates (a few rows) are collected, then named with
-  :data:`segrec.profiles.RULES`.
+  :data:`segrec.segment.profiles.RULES`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from sklearn.metrics import silhouette_score
 
 from ...columns import Columns
 from ...exceptions import InputError
-from ...profiles import name_from_medians
-from ...segment_selection import KMetrics, KSweep, Stability, choose_k, stability
-from ...segmentation import DEFAULT_FEATURES, LOG_FEATURES, STATE_VERSION, Segmenter
+from ...segment.profiles import name_from_medians
+from ...segment.segmenter import DEFAULT_FEATURES, LOG_FEATURES, STATE_VERSION, Segmenter
+from ...segment.selection import KMetrics, KSweep, Stability, choose_k, stability
 from .features import line_spending
 
 __all__ = ["STABILITY_SAMPLE", "fit_segments", "preprocess", "segment_profiles", "stability_on_sample",
@@ -180,7 +180,7 @@ def fit_segments(pre: Preprocessed, k: int, *, random_state: int = 42, max_iter:
     predicted = model.transform(pre.frame)
     value = predicted.groupBy("_cluster").agg(F.sum("_revenue").alias("v")).toPandas().set_index("_cluster")["v"]
     value = value.reindex(range(k)).fillna(0.0).to_numpy()
-    order = np.lexsort((np.arange(k), -value))  # as segrec.segmentation.value_order
+    order = np.lexsort((np.arange(k), -value))  # as segrec.segment.segmenter.value_order
     relabel = np.argsort(order)
     mapping = F.element_at(F.array(*[F.lit(int(x)) for x in relabel]), F.col("_cluster") + 1)
     segments = predicted.select(C.User, mapping.alias(C.Segment))
@@ -195,7 +195,7 @@ def fit_segments(pre: Preprocessed, k: int, *, random_state: int = 42, max_iter:
 
 def stability_on_sample(features: Any, model: Segmenter, *, n: int, seed: int = 42,
                         sample_size: int = STABILITY_SAMPLE) -> Stability:
-    """The local engine's stability check (:func:`segrec.segment_selection.stability`: the same seeds, the same
+    """The local engine's stability check (:func:`segrec.segment.selection.stability`: the same seeds, the same
     bootstraps, the same refits) on a seeded sample of at most ``sample_size`` customers collected to the
     driver, sorted by id; with fewer customers than that, on all of them, exactly as the local engine does.
     The reference labels are the Spark model's (the exported :class:`Segmenter`); the refits are

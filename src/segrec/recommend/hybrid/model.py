@@ -33,12 +33,12 @@ from sklearn.base import clone
 
 from ...columns import Columns
 from ...exceptions import InputError
+from ...features.interactions import Dataset
 from .._item_item import ease_weights
 from .._topk import top_k
 from ..base import Recommender, mask_seen
 from ..collaborative import LightFMRecommender
 from ..content import ContentRecommender
-from ..data import Dataset
 from ..priors import HALF_LIFE_DAYS, recency_weights
 from .cold import cold_frame
 from .explain import reasons

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from ...columns import Columns
 from ...exceptions import InputError
-from ..data import Dataset
+from ...features.interactions import Dataset
 from ..priors import segment_popularity
 
 if TYPE_CHECKING:

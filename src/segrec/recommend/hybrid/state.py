@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from ...features.interactions import Dataset
 from ..collaborative import LightFMRecommender
 from ..content import ContentRecommender
-from ..data import Dataset
 from ..priors import HALF_LIFE_DAYS, recency_weights
 from .ranker import LinearRanker
 from .signals import SIGNALS

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from ...columns import Columns
 from ...exceptions import InputError, SegrecWarning
-from ..data import Dataset
+from ...features.interactions import Dataset
 from ..holdout import PROTOCOLS, last_orders_mask, random_pairs_mask, temporal_mask
 
 __all__ = ["VALIDATIONS", "Validation", "make_validation"]

@@ -1,0 +1,2 @@
+"""The ``segrec run`` pipeline: validate -> segment -> evaluate -> train -> report, the same stages for every
+engine."""
