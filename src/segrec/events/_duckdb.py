@@ -118,7 +118,8 @@ class _Owner:
             finally:
                 cursor.close()
         seqs.sort()
-        return {"inserted": len(seqs), "duplicates": len(events) - len(seqs), "seqs": seqs}
+        stored = [rows[C.EventId][j] for j in keep if rows[C.EventId][j] is not None]
+        return {"inserted": len(seqs), "duplicates": len(events) - len(seqs), "seqs": seqs, "stored_ids": stored}
 
     def op_changes(self, after: int, limit: int) -> dict[str, Any]:
         with self.con.cursor() as cursor:
@@ -294,7 +295,7 @@ class DuckDBStore(EventStore):
     # ------------------------------------------------------------------------------------------ the API
     def append(self, events: list[dict[str, Any]]) -> AppendResult:
         result = self._call("append", {"events": events}, retry=False)
-        return AppendResult(result["inserted"], result["duplicates"], result["seqs"])
+        return AppendResult(result["inserted"], result["duplicates"], result["seqs"], result["stored_ids"])
 
     def changes(self, after: int, limit: int = PAGE) -> Changes:
         result = self._call("changes", {"after": after, "limit": limit}, retry=True)

@@ -43,11 +43,12 @@ class PostgresStore(EventStore):
         columns = st.insert_rows(events)
         arrays = ", ".join(f"CAST(:{n} AS {_ARRAY_TYPES[n]}[])" for n in columns)
         statement = sa.text(f"INSERT INTO {EVENTS_TABLE} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
-                            f"ON CONFLICT DO NOTHING RETURNING {C.Seq}")
+                            f"ON CONFLICT DO NOTHING RETURNING {C.Seq}, {C.EventId}")
         with self.engine.begin() as conn:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
-            seqs = sorted(r[0] for r in conn.execute(statement, columns))
-        return AppendResult(len(seqs), len(events) - len(seqs), seqs)
+            rows = conn.execute(statement, columns).all()
+        seqs = sorted(r[0] for r in rows)
+        return AppendResult(len(seqs), len(events) - len(seqs), seqs, [r[1] for r in rows if r[1] is not None])
 
     def changes(self, after: int, limit: int = st.PAGE) -> Changes:
         with self.engine.connect() as conn:

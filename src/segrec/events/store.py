@@ -44,11 +44,14 @@ class StoreUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class AppendResult:
-    """``inserted`` new events (their ``seqs``), ``duplicates`` skipped because their ``event_id`` was stored."""
+    """``inserted`` new events (their ``seqs``), ``duplicates`` skipped because their ``event_id`` was stored;
+    ``stored_ids``: the ``event_id`` of each inserted event that had one (so a caller that appended several
+    requests at once can say which of its events were new)."""
 
     inserted: int
     duplicates: int
     seqs: list[int] = field(default_factory=list)
+    stored_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

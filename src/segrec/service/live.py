@@ -23,6 +23,7 @@ from ..columns import Columns
 from ..events import EventStore, StoreUnavailable
 from ..events.store import PAGE
 from .schemas import RecommendedItem, Rules
+from .writer import GroupWriter
 
 if TYPE_CHECKING:
     from .state import BundleHolder, Served
@@ -97,11 +98,13 @@ class EventsFeed:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="segrec-events-feed", daemon=True)
+        self.writer = GroupWriter(store, after_commit=self.sync, on_sync_error=on_error)  # POST /v1/events
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        self.writer.stop()
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)

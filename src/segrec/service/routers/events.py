@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 
 from ...columns import Columns
-from ...events import StoreUnavailable, check_events
+from ...events import StoreUnavailable
 from ..deps import FeedDep
 from ..schemas import (
     MAX_EVENTS,
@@ -48,30 +48,25 @@ def post_events(request: Request, feed: FeedDep, batch: EventBatch) -> EventsAcc
     if len(batch.events) > MAX_EVENTS:
         raise HTTPException(413, f"{len(batch.events):,} events in one request; at most {MAX_EVENTS:,} are accepted")
     metrics = request.app.state.metrics
-    checked, problems = check_events([e.model_dump() for e in batch.events])
-    if problems:
-        for problem in problems:
-            metrics.events_rejected.labels(problem.reason).inc()
-        raise RequestValidationError([
-            {"type": p.reason, "loc": ("body", "events", p.row, p.field), "msg": f"event {p.row}: {p.reason}",
-             "input": p.value} for p in problems])
-    try:
-        result = feed.store.append(checked)
+    try:  # checked and stored together with the requests that arrive meanwhile (service/writer.py)
+        written = feed.writer.write([e.model_dump() for e in batch.events])
     except StoreUnavailable as exc:
         metrics.event_store_errors.inc()
         raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
+    if written.problems:
+        for problem in written.problems:
+            metrics.events_rejected.labels(problem.reason).inc()
+        raise RequestValidationError([
+            {"type": p.reason, "loc": ("body", "events", p.row, p.field), "msg": f"event {p.row}: {p.reason}",
+             "input": p.value} for p in written.problems])
     served = request.app.state.holder.current
     known = served.product_index if served is not None else {}
-    unknown = sum(e[C.Item] not in known for e in checked)
-    for event in checked:
+    unknown = sum(e[C.Item] not in known for e in written.checked)
+    for event in written.checked:
         metrics.events.labels(event[C.EventType]).inc()
-    metrics.event_duplicates.inc(result.duplicates)
+    metrics.event_duplicates.inc(written.duplicates)
     metrics.event_unknown_products.inc(unknown)
-    try:
-        feed.sync(served)  # this worker's next answer reflects them (the others read them within the poll)
-    except StoreUnavailable:
-        metrics.event_store_errors.inc()  # stored all the same; the feed catches up at its next poll
-    return EventsAccepted(accepted=result.inserted, duplicates=result.duplicates, unknown_products=unknown)
+    return EventsAccepted(accepted=written.inserted, duplicates=written.duplicates, unknown_products=unknown)
 
 
 @router.get("/users/{user_id}/events")
