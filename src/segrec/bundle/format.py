@@ -29,12 +29,13 @@ import pandas as pd
 
 from ..features.interactions import Dataset
 from ..recommend.base import Recommender
+from ..run_dir import RunFiles
 
 __all__ = ["CSR_PARTS", "DATASET_FIELDS", "FORMAT", "FORMAT_VERSION", "MANIFEST", "Bundle"]
 
 FORMAT = "segrec-bundle"
 FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
+MANIFEST = RunFiles.Manifest
 CSR_PARTS = ("data", "indices", "indptr", "shape")
 DATASET_FIELDS = tuple(f.name for f in dataclasses.fields(Dataset))
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..bundle import MANIFEST, verify_bundle
-from ..engines.local.train import MODEL_DIR
 from ..exceptions import BundleError
+from ..run_dir import RunFiles
 
-RUN_BUNDLE_DIR = "bundle"  # where `segrec run --out DIR` puts the bundle (both engines)
-_INSIDE = (MODEL_DIR, RUN_BUNDLE_DIR)  # train's --out, then run's --out
+_INSIDE = (RunFiles.Model, RunFiles.Bundle)  # train's --out, then run's --out
 
 
 def resolve_bundle(path: Path) -> Path:

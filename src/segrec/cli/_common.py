@@ -25,6 +25,8 @@ from .._atomic import atomic_write_text
 from ..data.read import FORMATS, IngestResult, ReadOptions, ingest
 from ..data.schema import parse_mapping, read_mapping_file
 from ..exceptions import InputError
+from ..modes import DISCOVER, MODES, mode_key
+from ..run_dir import RunFiles
 from ._errors import err_console, user_errors
 
 _FORMATS = ", ".join(f for f in FORMATS if f != "dataframe")
@@ -150,9 +152,6 @@ def load_source(
 
 # ------------------------------------------------------------------------- the run directory (both engines)
 
-RUN_FILE = "run.json"
-
-
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     """``payload`` as indented JSON, written atomically (NaN refused, other values as text)."""
     atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n")
@@ -160,7 +159,7 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def write_run_options(out: Path, **options: Any) -> None:
     """``run.json``: the options of ``segrec run`` that the report's "reproduce" command repeats."""
-    write_json(out / RUN_FILE, {"options": options})
+    write_json(out / RunFiles.Options, {"options": options})
 
 
 def print_outputs(console: Console, out: Path, outputs: tuple[tuple[str, str], ...], report: Path) -> None:
@@ -184,7 +183,7 @@ def print_tuning(console: Console, result: Any) -> None:
     """How each self-tuning model of an evaluation result drew its validation slice and what it chose there."""
     from ..recommend.hybrid.tuning import describe_tuning  # late: the CLI starts without the models
 
-    mode = "buy_again" if getattr(result, "mode", "discover") == "buy-again" else "discover"
+    mode = mode_key(getattr(result, "mode", DISCOVER))
     why = getattr(result, "split", {}).get("validation", {}).get("reason")
     for model in getattr(result, "models", []):
         if model.tuning:
@@ -196,5 +195,5 @@ def print_model_tuning(console: Console, tuning: dict[str, Any]) -> None:
     """What a trained hybrid chose on its validation slice, one line per mode."""
     from ..recommend.hybrid.tuning import describe_tuning  # late: the CLI starts without the models
 
-    for mode, label in (("discover", "discover"), ("buy_again", "buy-again")):
-        console.print(f"[bold]{label}[/]: {escape(describe_tuning(tuning, mode))}", highlight=False)
+    for mode in MODES:
+        console.print(f"[bold]{mode}[/]: {escape(describe_tuning(tuning, mode_key(mode)))}", highlight=False)

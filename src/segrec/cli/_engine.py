@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..engines import ENGINES, get_engine
-from ._bundle import RUN_BUNDLE_DIR
+from ..run_dir import RunFiles
 
 console = Console(stderr=True)
 
@@ -62,8 +62,8 @@ def train(engine: Any, source: str, out: Path, *, segments: Any, seed: int, k: i
     ds = result["recommender"].dataset_
     console.print(f"fitted Spark ALS on {ds.n_users:,} customers x {ds.n_items:,} products in "
                   f"{result['fit_seconds']:.1f} s")
-    console.print(f"wrote {escape(str(out / 'model'))}/, {escape(str(out / 'recommendations.parquet'))} and the id "
-                  f"maps in {escape(str(out / 'id_maps'))}/")
+    console.print(f"wrote {escape(str(out / RunFiles.Model))}/, {escape(str(out / RunFiles.Recommendations))} and the id "
+                  f"maps in {escape(str(out / RunFiles.IdMaps))}/")
     return result
 
 
@@ -100,24 +100,24 @@ def run(engine: Any, source: str, out: Path, *, segments_k: int | None, k: int, 
     write_run_options(out, segments_k=segments_k, k=k, seed=seed, cutoff=cutoff, skip_evaluation=skip_evaluation,
                       engine=engine.name)
     try:
-        events, validation = engine.read(source, format, _mapping(map, map_file), rejects=out / "rejects")
+        events, validation = engine.read(source, format, _mapping(map, map_file), rejects=out / RunFiles.RejectsDir)
         if validation is not None:
-            write_json(out / "validation.json", validation)
+            write_json(out / RunFiles.Validation, validation)
         seg = engine.segment(events, out, k=segments_k, seed=seed)
         evaluation = None
         if not skip_evaluation:
             evaluation = engine.evaluate(events, k, cutoff=cutoff, seed=seed)
-            write_json(out / "evaluation.json", evaluation)
-        labels = pd.read_parquet(out / "segments.parquet", columns=["user_id", "segment", "segment_name"])
-        engine.train(events, out, segments=labels, seed=seed, k=k, bundle_dir=RUN_BUNDLE_DIR, segmenter=seg["model"],
+            write_json(out / RunFiles.Evaluation, evaluation)
+        labels = pd.read_parquet(out / RunFiles.Segments, columns=["user_id", "segment", "segment_name"])
+        engine.train(events, out, segments=labels, seed=seed, k=k, bundle_dir=RunFiles.Bundle, segmenter=seg["model"],
                      profiles=seg["profiles"], evaluation=_summary(evaluation, k))
     finally:
         engine.release()
     report = build_report(out)
     console.print(f"[green]done[/] (spark engine): {len(seg['profiles'])} segments"
                   + ("" if evaluation is None else "; evaluated against popularity on the temporal split"))
-    print_outputs(console, out, (("segments", "segments.csv"), ("evaluation", "evaluation.json"),
-                                 ("recommendations", "recommendations.parquet"), ("model bundle", RUN_BUNDLE_DIR)), report)
+    print_outputs(console, out, (("segments", RunFiles.SegmentsCsv), ("evaluation", RunFiles.Evaluation),
+                                 ("recommendations", RunFiles.Recommendations), ("model bundle", RunFiles.Bundle)), report)
     return report
 
 

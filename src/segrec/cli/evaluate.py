@@ -26,6 +26,7 @@ from ..evaluation import (
     temporal_split,
 )
 from ..exceptions import InputError
+from ..modes import DISCOVER
 from ._common import (
     READ_DEFAULTS,
     FormatOpt,
@@ -56,7 +57,7 @@ def evaluate(
     test: Annotated[Path | None, typer.Option(help="Bring your own split: test events file.")] = None,
     k: Annotated[int, typer.Option("--k", help="Length of each recommendation list.")] = 10,
     models: Annotated[str | None, typer.Option(help="Comma-separated model names; default: all for the mode.")] = None,
-    mode: Annotated[str, typer.Option(help="discover (never re-recommend purchases) | buy-again.")] = "discover",
+    mode: Annotated[str, typer.Option(help="discover (never re-recommend purchases) | buy-again.")] = DISCOVER,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     in_sample: Annotated[bool, typer.Option(help="Also compute the original project's in-sample P@5 and AUC.")] = False,
     segments: Annotated[int, typer.Option(help="K-Means segments for segment popularity; 0: none.")] = 5,

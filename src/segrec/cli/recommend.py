@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from rich.table import Table
 from ..bundle import load_bundle
 from ..columns import Columns
 from ..exceptions import InputError
+from ..modes import DISCOVER, ModeChoice
 from ..recommend.hybrid import HybridRecommender
 from ._bundle import resolve_bundle
 from ._errors import user_errors
@@ -22,18 +22,13 @@ from ._errors import user_errors
 console = Console()
 
 
-class Mode(StrEnum):
-    discover = "discover"
-    buy_again = "buy-again"
-
-
 def recommend(
     model_dir: Annotated[Path, typer.Argument(help="A bundle, or the --out directory of `segrec train` or `segrec run`.",
                                                show_default=False)],
     user: Annotated[str, typer.Option("--user", "-u", help="Customer id.")],
     k: Annotated[int, typer.Option("-k", "--k", help="Number of recommendations.")] = 10,
-    mode: Annotated[Mode, typer.Option(help="discover: only new products; buy-again: bought ones compete.")] = (
-        Mode.discover),
+    mode: Annotated[ModeChoice, typer.Option(help="discover: only new products; buy-again: bought ones compete.")] = (
+        ModeChoice.discover),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON records instead of a table.")] = False,
 ) -> None:
     """Recommend products to one customer (an unknown customer gets the cold-start list)."""
@@ -44,7 +39,7 @@ def recommend(
         assert isinstance(model, HybridRecommender)
         known = model.dataset_.user_index([user])[0] >= 0
         if known:
-            frame = model.recommend([user], k, filter_seen=mode is Mode.discover).drop(columns=Columns.User)
+            frame = model.recommend([user], k, filter_seen=mode == DISCOVER).drop(columns=Columns.User)
         else:
             frame = model.recommend_cold(k=k)
         if as_json:

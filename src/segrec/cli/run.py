@@ -23,16 +23,16 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from .._atomic import atomic_path
 from ..data.read import ReadOptions
 from ..engines.local.segment import run_segmentation
-from ..engines.local.train import RECOMMENDATIONS_FILE, segment_labels, train_recommender
-from ..evaluation.runner import MODES, evaluate_modes
+from ..engines.local.train import segment_labels, train_recommender
+from ..evaluation.runner import evaluate_modes
 from ..evaluation.splits import Split, default_cutoff, temporal_split
 from ..exceptions import InputError, TooFewCustomersError
+from ..modes import BUY_AGAIN, DISCOVER, MODES, mode_key
 from ..pipeline.clock import StageClock
 from ..report.build import build_report
-from ._bundle import RUN_BUNDLE_DIR as BUNDLE_DIR
+from ..run_dir import RunFiles
 from ._common import (
     READ_DEFAULTS,
-    RUN_FILE,
     FormatOpt,
     MapFileOpt,
     MapOpt,
@@ -52,22 +52,21 @@ from ._errors import user_errors
 
 console = Console()
 
-EVALUATION_FILE = "evaluation.json"
 STAGES = ("validate", "segment", "evaluate", "train", "report")
 
 
 def _validate_stage(source: str, out: Path, format: str | None, pairs: list[str] | None,
                     map_file: Path | None, options: ReadOptions) -> pd.DataFrame:
     result = load_source(source, format, pairs, map_file, announce=False, options=options)
-    with atomic_path(out / "events.parquet") as tmp:
+    with atomic_path(out / RunFiles.Events) as tmp:
         result.events.to_parquet(tmp, index=False)
     if len(result.rejects):
-        with atomic_path(out / "rejects.csv") as tmp:
+        with atomic_path(out / RunFiles.Rejects) as tmp:
             result.rejects.to_csv(tmp, index=False)
-    write_json(out / "validation.json", result.report.to_dict())
+    write_json(out / RunFiles.Validation, result.report.to_dict())
     if result.events.empty:
         hints = "".join(f"; {hint}" for hint in result.report.suggestions)
-        raise InputError(f"no valid rows in {source}: see {out / 'rejects.csv'}{hints}")
+        raise InputError(f"no valid rows in {source}: see {out / RunFiles.Rejects}{hints}")
     for line in (*result.report.notes, *result.report.suggestions):
         console.print(f"[yellow]note:[/] {escape(line)}", highlight=False)
     return result.events
@@ -84,18 +83,18 @@ def _evaluation_stage(events: pd.DataFrame, out: Path, segments: pd.Series, k: i
     split = _split(events, cutoff)
     results = evaluate_modes(split.train, split.test, None, k, MODES, segments,
                              split_description=split.description, callback=on_model)
-    payload = results["discover"].to_dict()
-    payload["buy_again"] = results["buy-again"].to_dict()
-    write_json(out / EVALUATION_FILE, payload)
+    payload = results[DISCOVER].to_dict()
+    payload[mode_key(BUY_AGAIN)] = results[BUY_AGAIN].to_dict()
+    write_json(out / RunFiles.Evaluation, payload)
     return payload
 
 
 def _record_stages(out: Path, clock: StageClock, skipped: dict[str, str]) -> None:
     """Add the stages' seconds and peak memory (and the skipped stages, if any) to ``run.json``."""
-    record = {**json.loads((out / RUN_FILE).read_text()), "stages": clock.stages}
+    record = {**json.loads((out / RunFiles.Options).read_text()), "stages": clock.stages}
     if skipped:
         record["skipped"] = skipped
-    write_json(out / RUN_FILE, record)
+    write_json(out / RunFiles.Options, record)
 
 
 def _summary(evaluation: dict[str, Any] | None, k: int) -> dict[str, Any] | None:
@@ -185,7 +184,7 @@ def run(
             with clock.stage("train"):
                 model = train_recommender(events, out, segments=seg.segments if seg else None, seed=seed, k=k,
                                   validation=validation or "auto",
-                                  bundle_dir=BUNDLE_DIR, segmenter=seg.model if seg else None,
+                                  bundle_dir=RunFiles.Bundle, segmenter=seg.model if seg else None,
                                   profiles=seg.profiles if seg else None, evaluation=_summary(evaluation, k),
                                   epoch_callback=lambda epoch, score: stage("train", f"epoch {epoch}"))
             bar.advance(task)
@@ -201,8 +200,8 @@ def run(
         print_stages(console, clock.stages)
         for name, why in skipped.items():
             console.print(f"[yellow]skipped {name}:[/] {escape(why)}", highlight=False)
-        print_outputs(console, out, (("segments", "segments.csv"), ("evaluation", EVALUATION_FILE),
-                                     ("recommendations", RECOMMENDATIONS_FILE), ("model bundle", BUNDLE_DIR)), report)
+        print_outputs(console, out, (("segments", RunFiles.SegmentsCsv), ("evaluation", RunFiles.Evaluation),
+                                     ("recommendations", RunFiles.Recommendations), ("model bundle", RunFiles.Bundle)), report)
 
 
 def register(app: typer.Typer) -> None:

@@ -13,9 +13,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..data.read import ReadOptions
-from ..engines.local.train import MODEL_DIR, RECOMMENDATIONS_FILE, train_recommender
+from ..engines.local.train import train_recommender
 from ..events.training import stored_purchases
 from ..exceptions import InputError
+from ..run_dir import RunFiles
 from ._common import (
     READ_DEFAULTS,
     FormatOpt,
@@ -106,7 +107,7 @@ def train(
         console.print(f"fitted on {ds.n_users:,} customers x {ds.n_items:,} products "
                       f"(LightFM best epoch {model.cf_.best_epoch_}) in {time.perf_counter() - began:.1f} s")
         print_model_tuning(console, model.tuning_)
-        console.print(f"wrote {escape(str(out / MODEL_DIR))}/ and {escape(str(out / RECOMMENDATIONS_FILE))}")
+        console.print(f"wrote {escape(str(out / RunFiles.Model))}/ and {escape(str(out / RunFiles.Recommendations))}")
 
 
 def register(app: typer.Typer) -> None:

@@ -28,9 +28,10 @@ import scipy.sparse as sp
 from ..columns import Columns
 from ..exceptions import InputError
 from ..features.interactions import Dataset
+from ..modes import DISCOVER, MODES
 from ..recommend.base import DEFAULT_CHUNK, Recommender
 from ..recommend.holdout import PROTOCOLS, infer_protocol
-from ..recommend.registry import MODES, model_config, model_from_config, models_for_mode
+from ..recommend.registry import model_config, model_from_config, models_for_mode
 from .beyond import catalogue_coverage, intra_list_diversity, item_text_vectors, novelty
 from .metrics import auc_from_ranks, positive_ranks, reciprocal_rank_from_ranks, topk_metrics
 
@@ -88,7 +89,7 @@ def evaluate(
     test_events: pd.DataFrame,
     models: Sequence[ModelSpec] | None = None,
     k: int = 10,
-    mode: str = "discover",
+    mode: str = DISCOVER,
     segments: pd.Series | None = None,
     **options: Any,
 ) -> EvaluationResult:
@@ -194,7 +195,7 @@ def _truth(dataset: Dataset, test_events: pd.DataFrame, mode: str) -> _Truth:
     test.sum_duplicates()
     test.data[:] = 1.0
     exclude = None
-    if mode == "discover":
+    if mode == DISCOVER:
         exclude = (dataset.purchases > 0).astype(np.float32).tocsr()
         test = (test - test.multiply(exclude)).tocsr()
         test.eliminate_zeros()

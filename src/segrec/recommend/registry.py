@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..exceptions import InputError, SegrecError
+from ..modes import BUY_AGAIN, MODES
 from .base import Recommender
 
 __all__ = ["MODELS", "MODES", "available_models", "model_config", "model_from_config", "models_for_mode"]
@@ -36,10 +37,8 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "hybrid": ("segrec.recommend.hybrid.model", "HybridRecommender"),
 }
 
-#: Evaluation modes: "discover" never recommends what the user bought in training; "buy-again" does.
-MODES = ("discover", "buy-again")
 # Models that only make sense in some modes (buy_again ranks the user's own products first).
-_ONLY_IN: dict[str, tuple[str, ...]] = {"buy_again": ("buy-again",)}
+_ONLY_IN: dict[str, tuple[str, ...]] = {"buy_again": (BUY_AGAIN,)}
 
 
 class _LazyModels(Mapping[str, type[Recommender]]):

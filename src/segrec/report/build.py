@@ -24,6 +24,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .._atomic import atomic_write_text
 from ..exceptions import InputError
+from ..run_dir import RunFiles
 from .format import metric, money, num, pct, signed_pct
 from .reader import RunDir, data_section, reproduce_section
 from .recommender import examples_section, recommender_section
@@ -31,7 +32,7 @@ from .segments import segmentation_section
 
 __all__ = ["REPORT_NAME", "build_report", "report_context"]
 
-REPORT_NAME = "report.html"
+REPORT_NAME = RunFiles.Report  # the name tests and callers know it by
 
 
 def build_report(out_dir: str | os.PathLike[str], *, path: str | os.PathLike[str] | None = None) -> Path:

@@ -19,6 +19,7 @@ from ..columns import Columns
 from ..data.read import detect_format
 from ..data.schema import canonical_name
 from ..exceptions import InputError
+from ..run_dir import RunFiles
 
 __all__ = ["RunDir", "data_section", "data_uri", "reproduce_section", "rerun_command"]
 
@@ -56,7 +57,7 @@ class RunDir:
 
     def skipped(self, stage: str) -> str | None:
         """Why ``segrec run`` skipped ``stage`` (recorded in run.json), or None."""
-        reasons = (self.json("run.json") or {}).get("skipped") or {}
+        reasons = (self.json(RunFiles.Options) or {}).get("skipped") or {}
         return reasons.get(stage) if isinstance(reasons, dict) else None
 
     def png(self, name: str) -> str | None:
@@ -73,7 +74,7 @@ def data_uri(png: bytes) -> str:
 
 def data_section(run: RunDir) -> dict[str, Any]:
     """Rows read, kept and set aside (and why), the period, and the demographic columns the data lacks."""
-    report = run.json("validation.json")
+    report = run.json(RunFiles.Validation)
     if report is None:
         return {"available": False, "missing": "This run has no ingestion report (validation.json), so the "
                                                "counts of rows read and rejected are not shown."}
@@ -159,16 +160,16 @@ def _guessed_format(source: str) -> str | None:
 def reproduce_section(run: RunDir) -> dict[str, Any]:
     """The command that reruns the analysis, each stage's seconds and peak memory (``run.json``), the served
     bundle's identity, the data hashes and the versions."""
-    data = run.json("validation.json") or {}
-    evaluation = run.json("evaluation.json") or {}
-    manifest = run.json("bundle/manifest.json") or {}
+    data = run.json(RunFiles.Validation) or {}
+    evaluation = run.json(RunFiles.Evaluation) or {}
+    manifest = run.json(f"{RunFiles.Bundle}/{RunFiles.Manifest}") or {}
     versions = evaluation.get("versions") or {}
     if not versions:
         from ..evaluation.runner import package_versions
 
         versions = package_versions()
     params = manifest.get("params") or {}
-    recorded = run.json("run.json") or {}
+    recorded = run.json(RunFiles.Options) or {}
     return {
         "stages": [{"name": name, **figures} for name, figures in (recorded.get("stages") or {}).items()],
         "command": rerun_command(data.get("source"), data.get("format"), data.get("columns_mapped") or {}, run.out,

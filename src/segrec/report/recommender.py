@@ -10,6 +10,8 @@ from typing import Any
 import pandas as pd
 
 from ..columns import Columns
+from ..modes import DISCOVER, mode_key
+from ..run_dir import RunFiles
 from .format import finite, money, num
 from .labels import metric_label, model_label
 from .reader import RunDir, data_uri
@@ -38,13 +40,13 @@ MODEL_DESCRIPTIONS = {
 
 def recommender_section(run: RunDir) -> dict[str, Any]:
     """Every model's held-out metrics, the chart, the split in words and the lift over the best-sellers list."""
-    report = run.json("evaluation.json")
+    report = run.json(RunFiles.Evaluation)
     if report is None or not report.get("models"):
         if run.skipped("evaluate"):
             return {"available": False, "missing": f"The evaluation was skipped: {run.skipped('evaluate')}"}
         return {"available": False, "missing": "This run was not evaluated (no evaluation.json), so there is no "
                                                "comparison with the baselines. To add it, run `segrec evaluate "
-                                               f"SOURCE --json {run.out / 'evaluation.json'}`, then `segrec report "
+                                               f"SOURCE --json {run.out / RunFiles.Evaluation}`, then `segrec report "
                                                f"{run.out}`."}
     from .plots import DPI
     from .plots.recommend import plot_model_comparison
@@ -83,12 +85,11 @@ def _why(run: RunDir, served: Mapping[str, Any] | None, report: Mapping[str, Any
     run saved one (the model people get), else that of the evaluated model."""
     from ..recommend.hybrid.tuning import describe_tuning  # late: the report reads files, not models
 
-    config = ((run.json("bundle/manifest.json") or {}).get("model") or {}).get("config") or {}
+    config = ((run.json(f"{RunFiles.Bundle}/{RunFiles.Manifest}") or {}).get("model") or {}).get("config") or {}
     tuning = config.get("tuning") or (served or {}).get("tuning")
     if not tuning:
         return None
-    mode = "buy_again" if report.get("mode") == "buy-again" else "discover"
-    return describe_tuning(tuning, mode)
+    return describe_tuning(tuning, mode_key(report.get("mode") or DISCOVER))
 
 
 def _lift(model: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
@@ -132,8 +133,8 @@ def _score(model: Mapping[str, Any], metric: str) -> float:
 
 def examples_section(run: RunDir) -> dict[str, Any]:
     """The top recommendations of a few customers of each segment, with what they bought and spent."""
-    recs = run.parquet("recommendations.parquet")
-    segments = run.parquet("segments.parquet")
+    recs = run.parquet(RunFiles.Recommendations)
+    segments = run.parquet(RunFiles.Segments)
     if recs is None or recs.empty:
         return {"available": False, "missing": "This run saved no recommendations (recommendations.parquet)."}
     recs = recs.assign(**{C.User: recs[C.User].astype(str)})

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from ..columns import Columns
+from ..run_dir import SEGMENTATION_FIGURES, RunFiles
 from .format import finite
 from .labels import feature_label
 from .reader import RunDir
@@ -17,17 +18,17 @@ C = Columns
 
 #: Segmentation figures written by :func:`segrec.engines.local.segment.write_outputs`, and what to take from them.
 FIGURES = {
-    "k_selection": ("k_selection.png", "How many segments",
+    "k_selection": (SEGMENTATION_FIGURES["k_selection"], "How many segments",
                     "Top: each extra segment explains less of the differences between customers; the bend "
                     "(elbow) is where adding segments stops paying off. Bottom: higher means customers sit "
                     "closer to their own segment than to the next one. The circled k is the one we kept."),
-    "projection": ("projection.png", "The segments on one map",
+    "projection": (SEGMENTATION_FIGURES["projection"], "The segments on one map",
                    "Each dot is a customer, placed so that similar customers are close together. Clear "
                    "colour blocks mean the segments are really different groups of people."),
-    "heatmap": ("profile_heatmap.png", "What makes each segment different",
+    "heatmap": (SEGMENTATION_FIGURES["heatmap"], "What makes each segment different",
                 "Each cell compares the segment with the average customer: 1.00 is average, red is above "
                 "average, blue is below. Read down a segment's column to see its character."),
-    "sizes": ("sizes_revenue.png", "Who brings the revenue",
+    "sizes": (SEGMENTATION_FIGURES["sizes"], "Who brings the revenue",
               "A segment whose revenue bar is longer than its customer bar is worth more than an average "
               "customer: protect it. The reverse is where there is room to grow."),
 }
@@ -39,12 +40,12 @@ PROFILE_COLUMNS = tuple((f, feature_label(f), fmt) for f, fmt in (
 
 def segmentation_section(run: RunDir) -> dict[str, Any]:
     """Segment profiles, the choice of k, stability, the figures and the RFM view (or what is missing)."""
-    report = run.json("segmentation.json")
+    report = run.json(RunFiles.Segmentation)
     if report is None:
         why = run.skipped("segment")
         return {"available": False, "missing": f"Segmentation was skipped: {why}" if why else
                 "This run has no segmentation (segmentation.json)."}
-    segments = run.parquet("segments.parquet")
+    segments = run.parquet(RunFiles.Segments)
     profiles = report.get("profiles") or []
     rfm_of = _main_rfm_group(segments)
     shown = [(f, label, fmt) for f, label, fmt in PROFILE_COLUMNS

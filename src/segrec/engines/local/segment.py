@@ -30,6 +30,7 @@ from ...columns import Columns
 from ...exceptions import InputError, TooFewCustomersError
 from ...features.customers import CustomerFeatures, build_customer_features
 from ...features.rfm import rfm_table
+from ...run_dir import RunFiles
 from ...segment.profiles import relative_means, segment_profiles
 from ...segment.segmenter import DEFAULT_FEATURES, FeaturePreprocessor, Segmenter
 from ...segment.selection import KSweep, Stability, stability, sweep_k
@@ -125,12 +126,12 @@ def write_outputs(result: SegmentationResult, out: Path, *, seed: int = 42) -> N
     from ...report import plots  # matplotlib is imported only when figures are written
 
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "segments.parquet") as tmp:
+    with atomic_path(out / RunFiles.Segments) as tmp:
         result.segments.to_parquet(tmp, index=False)
-    with atomic_path(out / "segments.csv") as tmp:
+    with atomic_path(out / RunFiles.SegmentsCsv) as tmp:
         result.segments.to_csv(tmp, index=False)
-    atomic_write_text(out / "segmentation.json", json.dumps(result.report, indent=2, ensure_ascii=False))
-    result.model.save(out / "segmenter")
+    atomic_write_text(out / RunFiles.Segmentation, json.dumps(result.report, indent=2, ensure_ascii=False))
+    result.model.save(out / RunFiles.Segmenter)
 
     X, labels = result.features.frame, result.model.labels_
     heat = [c for c in plots.HEATMAP_FEATURES if c in X.columns]

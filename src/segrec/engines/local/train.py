@@ -17,11 +17,10 @@ from ...exceptions import InputError
 from ...features.interactions import Dataset
 from ...recommend.base import Recommender
 from ...recommend.hybrid import HybridRecommender
+from ...run_dir import RunFiles
 
-__all__ = ["MODEL_DIR", "RECOMMENDATIONS_FILE", "segment_labels", "train_recommender", "write_recommendations"]
+__all__ = ["segment_labels", "train_recommender", "write_recommendations"]
 
-MODEL_DIR = "model"
-RECOMMENDATIONS_FILE = "recommendations.parquet"
 #: Customers recommended per step of :func:`write_recommendations`: the hybrid's signals and reasons hold a few
 #: dense (customers x products) blocks per step, ~1 GB at 10k products.
 WRITE_CHUNK = 4096
@@ -49,7 +48,7 @@ def train_recommender(
     seed: int = 42,
     k: int = 10,
     epoch_callback: Callable[[int, float | None], None] | None = None,
-    bundle_dir: str = MODEL_DIR,
+    bundle_dir: str = RunFiles.Model,
     segmenter: Any = None,
     profiles: pd.DataFrame | None = None,
     evaluation: Mapping[str, Any] | None = None,
@@ -74,7 +73,7 @@ def train_recommender(
     save_bundle(out / bundle_dir, recommender=model, segmenter=segmenter, segments=segments, profiles=profiles,
                 evaluation=evaluation, params={"seed": seed, "k": k, "fit_seconds": round(fit_seconds, 2),
                                                **(params or {})})
-    write_recommendations(model, out / RECOMMENDATIONS_FILE, k, progress=progress)
+    write_recommendations(model, out / RunFiles.Recommendations, k, progress=progress)
     return model
 
 

@@ -24,7 +24,7 @@ from ..._atomic import atomic_path, atomic_write_text
 from ..._json import to_jsonable
 from ...columns import Columns
 from ...exceptions import InputError
-from ..local.train import RECOMMENDATIONS_FILE
+from ...run_dir import RunFiles
 from . import features as sfeatures
 from . import segmentation as sseg
 from .io import accepted, from_pandas, ingest_report, read_checked, spark_format, write_rejects
@@ -32,10 +32,7 @@ from .recommend import ALSParams, fit_als, index_events, user_rows, write_recomm
 from .session import persistent_rdds, release_rdds, spark_session
 
 C = Columns
-__all__ = ["ID_MAPS_DIR", "SparkEngine"]
-#: Where ``train`` writes the id maps (Parquet, beside the bundle): users.parquet, products.parquet.
-ID_MAPS_DIR = "id_maps"
-SEGMENTS_FILE = "segments.parquet"
+__all__ = ["SparkEngine"]
 
 
 @dataclass
@@ -159,16 +156,16 @@ class SparkEngine:
         with rfm_columns(result["features"]) as rfm:
             table = (result["segments"].withColumn(C.SegmentName, name_of).join(rfm, C.User)
                      .join(result["features"], C.User).orderBy(C.User))
-            table.write.mode("overwrite").parquet(str(out / SEGMENTS_FILE))
-            _write_csv(table, out / "segments.csv")
-        atomic_write_text(out / "segmentation.json", json.dumps(result["report"], indent=2, ensure_ascii=False))
-        result["model"].save(out / "segmenter")
+            table.write.mode("overwrite").parquet(str(out / RunFiles.Segments))
+            _write_csv(table, out / RunFiles.SegmentsCsv)
+        atomic_write_text(out / RunFiles.Segmentation, json.dumps(result["report"], indent=2, ensure_ascii=False))
+        result["model"].save(out / RunFiles.Segmenter)
         write_figures(out, features=result["features"], segments=result["segments"], model=result["model"],
                       sweep=result["sweep"], profiles=result["profiles"], n=result["report"]["n_customers"],
                       seed=seed)
 
     def train(self, events: Any, out_dir: str | Path, *, segments: pd.DataFrame | None = None, seed: int = 42,
-              k: int = 10, params: ALSParams | None = None, bundle_dir: str = "model", segmenter: Any = None,
+              k: int = 10, params: ALSParams | None = None, bundle_dir: str = RunFiles.Model, segmenter: Any = None,
               profiles: pd.DataFrame | None = None, evaluation: Mapping[str, Any] | None = None,
               on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
         """Spark ALS; write the id maps, the bundle and ``recommendations.parquet`` (the bundle's own answer,
@@ -186,7 +183,7 @@ class SparkEngine:
         indexed = index_events(events)
         persisted = persistent_rdds(self.spark)
         try:
-            id_maps = write_id_maps(indexed, out / ID_MAPS_DIR)
+            id_maps = write_id_maps(indexed, out / RunFiles.IdMaps)
             stage("als")
             model = fit_als(indexed, params)
             fit_seconds = time.perf_counter() - began
@@ -199,7 +196,7 @@ class SparkEngine:
                 stage("recommendations")
                 factors = self.spark.read.parquet(str(parts / "user_factors"))
                 write_recommendations(user_rows(indexed, factors), k, rec.item_factors_, indexed,
-                                      str(out / RECOMMENDATIONS_FILE),
+                                      str(out / RunFiles.Recommendations),
                                       self.spark.read.parquet(str(parts / "catalogue")).select("iidx", C.ItemName))
         finally:
             indexed.release()

@@ -23,6 +23,7 @@ import pandas as pd
 from ...columns import Columns
 from ...evaluation.runner import EvaluationResult, ModelResult, metric_names, package_versions
 from ...exceptions import InputError
+from ...modes import DISCOVER
 from .export import catalogue_frame, complete_catalogue
 from .recommend import (
     DEFAULT_PARAMS,
@@ -76,7 +77,7 @@ def evaluate_split(train: Any, test: Any, k: int = 10, description: dict[str, An
     truth = None
     try:
         split, truth = _split(train, test, indexed, description or {})
-        if split["evaluated_users"]["discover"] == 0:
+        if split["evaluated_users"][DISCOVER] == 0:
             raise InputError("no test user has a test product that can be evaluated; check the split")
         catalogue = complete_catalogue(catalogue_frame(train, indexed).toPandas().set_index("iidx")
                                        .reindex(pd.RangeIndex(indexed.n_items)), _items(indexed))
@@ -108,7 +109,7 @@ def evaluate_split(train: Any, test: Any, k: int = 10, description: dict[str, An
     import pyspark
 
     versions = {**package_versions(), "pyspark": pyspark.__version__}
-    return EvaluationResult(split, k, "discover", models, default_model="als", data=data, versions=versions).to_dict()
+    return EvaluationResult(split, k, DISCOVER, models, default_model="als", data=data, versions=versions).to_dict()
 
 
 def _items(indexed: Indexed) -> Any:
@@ -143,7 +144,7 @@ def _split(train: Any, test: Any, indexed: Indexed, description: dict[str, Any])
              "test_rows": row["warm"], "train_users": indexed.n_users, "train_products": indexed.n_items,
              "test_users": row["users"], "test_products": row["products"], "dropped_cold_rows": row["rows"] - row["warm"],
              "dropped_cold_user_rows": row["cold_user"], "dropped_cold_product_rows": row["cold_product"],
-             "test_repeat_rows": row["repeat"], "evaluated_users": {"discover": truth.count()}}
+             "test_repeat_rows": row["repeat"], "evaluated_users": {DISCOVER: truth.count()}}
     return split, truth
 
 

@@ -24,8 +24,9 @@ from ...data._validation_sql import DATE_FORMATS, FALSE_TOKENS, NA_TOKENS, TRUE_
 from ...data.schema import NUMBER_COLUMNS, SCHEMA, resolve_columns
 from ...data.validation import DEFAULT_CHECKS
 from ...exceptions import InputError
+from ...run_dir import RunFiles
 
-__all__ = ["REJECTS_DIR", "REJECT_REASONS", "SPARK_FORMATS", "accepted", "canonical", "from_pandas", "ingest_report", "read_checked",
+__all__ = ["REJECT_REASONS", "SPARK_FORMATS", "accepted", "canonical", "from_pandas", "ingest_report", "read_checked",
            "read_events", "spark_format", "write_rejects"]
 
 C = Columns
@@ -34,8 +35,6 @@ SPARK_FORMATS = ("csv", "parquet")
 REJECT_REASONS = tuple(check.reason for check in DEFAULT_CHECKS)
 RAW = "_raw"  # the original cells (text) of a rejected row
 SOURCE_FILE = "source_file"
-#: Where ``segrec run`` writes the rejected rows (a Parquet directory in the run directory).
-REJECTS_DIR = "rejects"
 _SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _TYPES = {"string": "string", "float64": "double", "int64": "bigint", "boolean": "boolean",
           "datetime64[ns]": "timestamp"}
@@ -223,7 +222,7 @@ def ingest_report(checked: Any, info: Mapping[str, Any], *, seconds: float = 0.0
         columns_missing=missing, date_min=None if row["first"] is None else row["first"].isoformat(sep=" "),
         date_max=None if row["last"] is None else row["last"].isoformat(sep=" "), n_users=row["users"],
         n_products=row["products"], notes=[f"read by the Spark engine: {info['rule']}; rejected rows itemised in "
-                                           f"{REJECTS_DIR}/ (Parquet) by segrec run"],
+                                           f"{RunFiles.RejectsDir}/ (Parquet) by segrec run"],
         seconds=round(seconds, 3)).to_dict()
 
 

@@ -18,6 +18,7 @@ from sklearn.decomposition import PCA
 
 from ..._atomic import atomic_path
 from ...columns import Columns
+from ...run_dir import SEGMENTATION_FIGURES
 from ...segment.selection import KSweep
 from ..labels import feature_label
 
@@ -163,10 +164,10 @@ def write_segmentation_figures(out: str | os.PathLike[str], sweep: KSweep, Z: np
     """
     names = profiles[Columns.SegmentName].to_dict()
     figures = {
-        "k_selection.png": plot_k_selection(sweep),
-        "projection.png": plot_projection(Z, labels, names, seed=seed),
-        "profile_heatmap.png": plot_profile_heatmap(relative, names),
-        "sizes_revenue.png": plot_sizes_revenue(profiles),
+        SEGMENTATION_FIGURES["k_selection"]: plot_k_selection(sweep),
+        SEGMENTATION_FIGURES["projection"]: plot_projection(Z, labels, names, seed=seed),
+        SEGMENTATION_FIGURES["heatmap"]: plot_profile_heatmap(relative, names),
+        SEGMENTATION_FIGURES["sizes"]: plot_sizes_revenue(profiles),
     }
     for name, figure in figures.items():
         save_figure(figure, os.path.join(out, name))
