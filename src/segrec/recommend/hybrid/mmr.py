@@ -9,6 +9,10 @@ from .._topk import top_k
 
 __all__ = ["rerank"]
 
+#: Up to this many rows (the API's one customer) are re-ranked row by row from the CSR arrays: slicing the
+#: sparse neighbour rows costs ~1 ms a step whatever the number of rows (~15 ms for one customer), this < 1 ms.
+FEW_ROWS = 8
+
 
 def rerank(pool: np.ndarray, relevance: np.ndarray, k: int, mmr_lambda: float,
            neighbours: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
@@ -21,6 +25,8 @@ def rerank(pool: np.ndarray, relevance: np.ndarray, k: int, mmr_lambda: float,
         order, scores = top_k(relevance, k)
         return np.where(order >= 0, np.take_along_axis(pool, np.maximum(order, 0), axis=1), -1), scores
     n, width = pool.shape
+    if n <= FEW_ROWS:
+        return _rerank_rows(pool, relevance, k, np.float32(mmr_lambda), neighbours)
     finite = np.isfinite(relevance)
     lo = np.min(np.where(finite, relevance, np.inf), axis=1, keepdims=True)
     hi = np.max(np.where(finite, relevance, -np.inf), axis=1, keepdims=True)
@@ -40,3 +46,33 @@ def rerank(pool: np.ndarray, relevance: np.ndarray, k: int, mmr_lambda: float,
         sims = neighbours[np.maximum(chosen, 0)].toarray()
         max_sim = np.maximum(max_sim, np.take_along_axis(sims, np.maximum(pool, 0), axis=1))
     return items, scores
+
+
+def _rerank_rows(pool: np.ndarray, relevance: np.ndarray, k: int, lam: np.float32,
+                 neighbours: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`rerank` one row at a time (the same arithmetic, in float32), reading neighbour rows straight
+    from the CSR arrays into a dense scratch row."""
+    out_items = np.full((len(pool), k), -1, np.int64)
+    out_scores = np.full((len(pool), k), -np.inf, np.float32)
+    dense = np.zeros(neighbours.shape[1], np.float32)
+    for r, (candidates, values) in enumerate(zip(pool, relevance, strict=True)):
+        finite = np.isfinite(values)
+        if not finite.any():
+            continue
+        low, high = values[finite].min(), values[finite].max()
+        unit = np.where(finite, (values - low) / max(high - low, np.float32(1e-9)), -np.inf)
+        closest = np.zeros(len(candidates), np.float32)
+        where = np.maximum(candidates, 0)
+        for step in range(min(k, len(candidates))):
+            gain = lam * unit - (np.float32(1.0) - lam) * closest
+            best = int(np.argmax(gain))
+            if not np.isfinite(gain[best]):
+                break
+            chosen = int(candidates[best])
+            out_items[r, step], out_scores[r, step] = chosen, values[best]
+            unit[best] = -np.inf
+            start, end = neighbours.indptr[chosen], neighbours.indptr[chosen + 1]
+            dense[neighbours.indices[start:end]] = neighbours.data[start:end]
+            np.maximum(closest, dense[where], out=closest)
+            dense[neighbours.indices[start:end]] = 0.0
+    return out_items, out_scores
