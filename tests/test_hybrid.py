@@ -76,7 +76,7 @@ def test_score_is_consistent_with_ranking(plain: HybridRecommender, dataset: Dat
     items, _ = plain.recommend_idx(users, k=5)
     scores = plain.score(users, filter_seen=True)
     if plain.ranker_ is None:  # discover scores are the discover blend's then
-        np.testing.assert_array_equal(scores, plain._blend(users, discover=True))
+        np.testing.assert_array_equal(scores, plain._blend(users, discover=True)[0])
     for row in range(len(users)):
         masked = scores[row].copy()
         masked[dataset.purchases[row].indices] = -np.inf

@@ -58,6 +58,11 @@ def test_ranker_score_is_the_linear_model_of_its_features() -> None:
     rows, items = np.repeat(np.arange(50), 12), np.tile(np.arange(12), 50)
     expected = (_rows(inputs, rows, items).astype(np.float64) @ ranker.coef).reshape(50, 12)
     np.testing.assert_allclose(ranker.score(inputs), expected, rtol=1e-4, atol=1e-4)
+    # scoring only a pool (what the hybrid ranks) gives the same values at the pool's cells
+    rng = np.random.default_rng(2)
+    some = np.stack([rng.permutation(12)[:5] for _ in range(50)])
+    np.testing.assert_allclose(ranker.score(inputs, some), np.take_along_axis(expected, some, axis=1),
+                               rtol=1e-4, atol=1e-4)
 
 
 def test_sample_pool_keeps_every_target_and_some_others() -> None:
@@ -99,7 +104,7 @@ def test_discover_reorders_the_blends_pool_and_buy_again_is_the_blend(ranked: Hy
                                                                        shop: Dataset) -> None:
     users = np.arange(200)
     items, _ = ranked.recommend_idx(users, k=10)
-    blend = ranked._blend(users, discover=True)
+    blend = ranked._blend(users, discover=True)[0]
     blend[shop.purchases[users].nonzero()] = -np.inf
     pool, _ = top_k(blend, ranked.pool_size)
     assert all(set(items[r]) <= set(pool[r]) for r in range(len(users)))
@@ -136,7 +141,7 @@ def test_discover_score_ranks_as_recommended_and_drives_the_harness_auc(ranked: 
     users = np.arange(300)
     items, values = ranked.recommend_idx(users, k=10)
     discover = ranked.score(users, filter_seen=True)
-    blend = ranked._blend(users, discover=True)
+    blend = ranked._blend(users, discover=True)[0]
     assert np.isfinite(discover).all()
     masked = discover.copy()
     masked[shop.purchases[users].nonzero()] = -np.inf

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, Self
 
@@ -91,23 +91,11 @@ class Recommender(BaseEstimator, ABC):
             raise InputError(f"k must be >= 1, got {k}")
         items = np.empty((len(user_idx), k), np.int64)
         scores = np.empty((len(user_idx), k), np.float32)
-        starts = range(0, len(user_idx), chunk_size)
 
-        def run(start: int) -> None:
-            chunk = user_idx[start : start + chunk_size]
-            items[start : start + len(chunk)], scores[start : start + len(chunk)] = self._recommend_chunk(
-                chunk, k, filter_seen
-            )
+        def run(rows: slice) -> None:
+            items[rows], scores[rows] = self._recommend_chunk(user_idx[rows], k, filter_seen)
 
-        workers = min(n_jobs or os.cpu_count() or 1, len(starts))
-        if workers <= 1:
-            for start in starts:
-                run(start)
-        else:
-            # chunks in threads (numpy's matmul and argpartition release the GIL); one BLAS thread each so
-            # the workers do not oversubscribe the cores
-            with threadpool_limits(1, "blas"), ThreadPoolExecutor(workers) as pool:
-                list(pool.map(run, starts))
+        map_chunks(len(user_idx), chunk_size, n_jobs, run)
         return items, scores
 
     def _recommend_chunk(self, user_idx: np.ndarray, k: int, filter_seen: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -126,6 +114,12 @@ class Recommender(BaseEstimator, ABC):
         on_unknown: Literal["raise", "skip"] = "raise",
     ) -> pd.DataFrame:
         """Recommendations as a DataFrame (user_id, rank, product_id, score); rank starts at 1."""
+        ids, idx = self._known_users(user_ids, on_unknown)
+        items, scores = self.recommend_idx(idx, k, filter_seen=filter_seen)
+        return recommendations_frame(self.dataset_, ids, items, scores)
+
+    def _known_users(self, user_ids: Iterable[object], on_unknown: str) -> tuple[np.ndarray, np.ndarray]:
+        """The ids as text and their indices; unknown ids raise, or are dropped with ``on_unknown="skip"``."""
         self.check_fitted()
         ids = np.asarray(list(user_ids), dtype=object).astype(str)
         idx = self.dataset_.user_index(ids)
@@ -135,14 +129,28 @@ class Recommender(BaseEstimator, ABC):
                 raise InputError(f"unknown user id(s): {', '.join(ids[unknown][:5])}"
                                  f"{' ...' if unknown.sum() > 5 else ''}")
             ids, idx = ids[~unknown], idx[~unknown]
-        items, scores = self.recommend_idx(idx, k, filter_seen=filter_seen)
-        return recommendations_frame(self.dataset_, ids, items, scores)
+        return ids, idx
 
     def _valid_idx(self, user_idx: np.ndarray) -> np.ndarray:
         user_idx = np.asarray(user_idx, dtype=np.int64).ravel()
         if len(user_idx) and (user_idx.min() < 0 or user_idx.max() >= self.dataset_.n_users):
             raise InputError(f"user indices must lie in [0, {self.dataset_.n_users}); map ids with dataset.user_index")
         return user_idx
+
+
+def map_chunks(n: int, chunk_size: int, n_jobs: int | None, run: Callable[[slice], None]) -> None:
+    """Call ``run`` on consecutive row slices of ``chunk_size`` rows, on ``n_jobs`` threads (None: every core)."""
+    starts = range(0, n, chunk_size)
+    chunks = [slice(start, min(start + chunk_size, n)) for start in starts]
+    workers = min(n_jobs or os.cpu_count() or 1, len(chunks))
+    if workers <= 1:
+        for rows in chunks:
+            run(rows)
+        return
+    # chunks in threads (numpy's matmul and argpartition release the GIL); one BLAS thread each so the workers
+    # do not oversubscribe the cores
+    with threadpool_limits(1, "blas"), ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run, chunks))
 
 
 def mask_seen(scores: np.ndarray, dataset: Dataset, user_idx: np.ndarray) -> None:

@@ -31,15 +31,8 @@ from ..features.interactions import Dataset, IdMap
 from ._topk import top_k
 from .base import mask_seen
 from .content import PROFILE_PRIOR
-from .hybrid import (
-    ALL_SIGNALS,
-    REASON_PEERS,
-    REASON_REPEAT,
-    REASON_SEGMENT,
-    REASON_SIMILAR,
-    SIGNALS,
-    HybridRecommender,
-)
+from .hybrid import ALL_SIGNALS, SIGNALS, HybridRecommender
+from .hybrid.explain import content_wins, reason
 from .hybrid.mmr import rerank
 from .hybrid.ranker import LOG_SIGNALS, RankerInputs
 from .hybrid.signals import again_scores, raw_signals, segment_of, segment_scores, standardise
@@ -226,17 +219,16 @@ class FoldIn:
                                   history=np.log1p(np.diff(h.purchases.indptr)).astype(np.float32),
                                   lifts=lifts,
                                   words=model.content_.profile_words_, terms=list(model.content_.profile_terms_))
-            scores = model.ranker_.score(inputs)
-            relevance = np.where(pool >= 0, np.take_along_axis(scores, np.maximum(pool, 0), axis=1), -np.inf)
-            relevance = relevance.astype(np.float32)
+            relevance = np.where(pool >= 0, model.ranker_.score(inputs, pool), -np.inf).astype(np.float32)
         items, values = rerank(pool, relevance, k, model.mmr_lambda, model.content_.neighbours_)
         return items, values, self._reasons(h, z, items)
 
     def _reasons(self, h: Histories, z: dict[str, np.ndarray], items: np.ndarray) -> list[list[str]]:
-        """The hybrid's reason rule (bought before / similar to a bought product / segment favourite / peers)."""
-        w = self.model.weights_
+        """The hybrid's reason rule (:func:`~segrec.recommend.hybrid.explain.reason`) on these histories."""
         names = self.item_names
         towards = self.neighbours_to
+        wins = content_wins(self.model.weights_, z, np.broadcast_to(np.arange(len(items))[:, None], items.shape),
+                            np.maximum(items, 0))
         out = []
         for row in range(len(h)):
             user = int(h.user_idx[row])
@@ -245,24 +237,15 @@ class FoldIn:
             bought = np.zeros(self.dataset.n_items, bool)
             bought[h.purchases.indices[start:end][h.purchases.data[start:end] > 0]] = True
             reasons = []
-            for item in items[row]:
+            for rank, item in enumerate(items[row]):
                 if item < 0:
                     break
-                collaborative = w["cf"] * z["cf"][row, item] + w["item"] * z["item"][row, item]
-                content = w["content"] * z["content"][row, item]
-                if w.get("profile"):
-                    content += w["profile"] * z["profile"][row, item]
                 lo, hi = towards.indptr[item], towards.indptr[item + 1]
                 sources, sims = towards.indices[lo:hi], towards.data[lo:hi]
                 keep = bought[sources] & (sims > 0)
-                if bought[item]:
-                    reasons.append(REASON_REPEAT)
-                elif content > collaborative and keep.any():
-                    reasons.append(REASON_SIMILAR.format(name=names[sources[keep][np.argmax(sims[keep])]]))
-                elif segment is not None and int(item) in self.favourites.get(segment, ()):
-                    reasons.append(REASON_SEGMENT.format(segment=segment))
-                else:
-                    reasons.append(REASON_PEERS)
+                source = names[sources[keep][np.argmax(sims[keep])]] if keep.any() else None
+                reasons.append(reason(bool(bought[item]), bool(wins[row, rank]), source, segment,
+                                      int(item) in self.favourites.get(segment, ())))
             out.append(reasons)
         return out
 

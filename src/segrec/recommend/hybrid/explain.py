@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,7 +14,7 @@ from .signals import raw_signals, segment_of, standardise
 if TYPE_CHECKING:
     from .model import HybridRecommender
 
-__all__ = ["REASON_PEERS", "REASON_POPULAR", "REASON_REPEAT", "REASON_SEGMENT", "REASON_SIMILAR", "reasons"]
+__all__ = ["EXPLAIN_SIGNALS", "REASON_PEERS", "REASON_POPULAR", "REASON_REPEAT", "REASON_SEGMENT", "REASON_SIMILAR", "content_wins", "reason", "reasons"]
 
 REASON_SIMILAR = "similar to {name}"
 REASON_SEGMENT = "popular with {segment}"
@@ -22,38 +23,50 @@ REASON_REPEAT = "you bought this before"
 REASON_POPULAR = "popular right now"
 
 
-def reasons(model: HybridRecommender, user_idx: np.ndarray, item_idx: np.ndarray) -> list[str]:
-    """One reason per (user, item) row; signals recomputed per distinct user.
+#: The signals a reason compares (discover weights): collaborative (LightFM, EASE) against content.
+EXPLAIN_SIGNALS = ("cf", "item", "content", "profile")
 
-    "you bought this before" for a bought product; "similar to <a product the user bought>" when the content
-    terms outweigh the collaborative ones (discover weights); "popular with <segment>" when the product is
-    among the user's segment's favourites; otherwise "people like you bought this".
-    """
+
+def content_wins(weights: Mapping[str, float], z: Mapping[str, np.ndarray], rows: np.ndarray,
+                 items: np.ndarray) -> np.ndarray:
+    """Whether the content terms (similar products, word profile) outweigh the collaborative ones (LightFM,
+    EASE) in the discover blend, for the (row, item) cells of the z-scored blocks ``z``; a signal without
+    weight adds nothing (its block may be absent)."""
+    def term(name: str) -> np.ndarray | float:
+        return weights[name] * z[name][rows, items] if weights.get(name) else 0.0
+
+    return np.asarray((term("content") + term("profile")) > (term("cf") + term("item")))
+
+
+def reason(bought: bool, wins: bool, source: str | None, segment: str | None, favourite: bool) -> str:
+    """The rule, in order: bought before; similar to the closest bought product when content won; a favourite
+    of the customer's segment; otherwise people like them bought it."""
+    if bought:
+        return REASON_REPEAT
+    if wins and source is not None:
+        return REASON_SIMILAR.format(name=source)
+    if segment is not None and favourite:
+        return REASON_SEGMENT.format(segment=segment)
+    return REASON_PEERS
+
+
+def reasons(model: HybridRecommender, user_idx: np.ndarray, item_idx: np.ndarray,
+            wins: np.ndarray | None = None) -> list[str]:
+    """One reason per (user, item) row (:func:`reason`); ``wins``: :func:`content_wins` of each row, as the
+    ranking computed it (else the signals are recomputed per distinct user)."""
     dataset = model.dataset_
-    users, inverse = np.unique(user_idx, return_inverse=True)
-    w = model.weights_
-    names = ("cf", "item", "content", *(("profile",) if w.get("profile") else ()))
-    s = {n: standardise(b) for n, b in raw_signals(model, dataset, users, names).items()}
-    collaborative = w["cf"] * s["cf"][inverse, item_idx] + w["item"] * s["item"][inverse, item_idx]
-    content = w["content"] * s["content"][inverse, item_idx]
-    if w.get("profile"):  # the user's text profile: explained by the closest bought product too
-        content = content + w["profile"] * s["profile"][inverse, item_idx]
+    if wins is None:
+        users, inverse = np.unique(user_idx, return_inverse=True)
+        names = [n for n in EXPLAIN_SIGNALS if model.weights_.get(n)]
+        z = {n: standardise(b) for n, b in raw_signals(model, dataset, users, names).items()}
+        wins = content_wins(model.weights_, z, inverse, item_idx)
     bought = np.asarray(dataset.purchases[user_idx, item_idx]).ravel() > 0
     source = closest_bought(model, user_idx, item_idx)
     segments = segment_of(dataset.user_attributes.iloc[user_idx])
     product_names = dataset.catalogue[Columns.ItemName].to_numpy()
-    out = []
-    for row in range(len(user_idx)):
-        segment = segments[row]
-        if bought[row]:
-            out.append(REASON_REPEAT)
-        elif content[row] > collaborative[row] and source[row] >= 0:
-            out.append(REASON_SIMILAR.format(name=product_names[source[row]]))
-        elif segment is not None and int(item_idx[row]) in model.favourites_.get(segment, ()):
-            out.append(REASON_SEGMENT.format(segment=segment))
-        else:
-            out.append(REASON_PEERS)
-    return out
+    return [reason(bool(bought[row]), bool(wins[row]), product_names[source[row]] if source[row] >= 0 else None,
+                   segments[row], int(item_idx[row]) in model.favourites_.get(segments[row], ()))
+            for row in range(len(user_idx))]
 
 
 def closest_bought(model: HybridRecommender, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:

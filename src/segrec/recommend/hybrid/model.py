@@ -36,12 +36,12 @@ from ...exceptions import InputError
 from ...features.interactions import Dataset
 from .._item_item import ease_weights
 from .._topk import top_k
-from ..base import Recommender, mask_seen
+from ..base import DEFAULT_CHUNK, Recommender, map_chunks, mask_seen, recommendations_frame
 from ..collaborative import LightFMRecommender
 from ..content import ContentRecommender
 from ..priors import HALF_LIFE_DAYS, recency_weights
 from .cold import cold_frame
-from .explain import reasons
+from .explain import EXPLAIN_SIGNALS, content_wins, reasons
 from .mmr import rerank
 from .ranker import LOG_SIGNALS, LinearRanker, RankerInputs, choose_ranker, pool_only
 from .signals import (
@@ -333,48 +333,64 @@ class HybridRecommender(Recommender):
                             lifts=content.word_lifts(user_idx), words=content.profile_words_,
                             terms=list(content.profile_terms_))
 
-    def _blend(self, user_idx: np.ndarray, discover: bool) -> np.ndarray:
-        """The mode's weighted sum (signals with weight 0 are not computed)."""
+    def _blend(self, user_idx: np.ndarray, discover: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The mode's weighted sum and its z-scored parts (signals with weight 0 are not computed)."""
         weights = self.weights_ if discover else self.weights_again_
         names = [name for name in (SIGNALS if discover else ALL_SIGNALS) if weights.get(name, 0.0)]
         z = {n: standardise(b) for n, b in raw_signals(self, self.dataset_, user_idx, names).items()}
-        return weighted_sum(z, weights, (len(user_idx), self.dataset_.n_items))
+        return weighted_sum(z, weights, (len(user_idx), self.dataset_.n_items)), z
 
-    def _blend_and_ranker(self, user_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Discover with a ranker: the blend and the ranker's score, every item."""
+    def _blend_and_inputs(self, user_idx: np.ndarray) -> tuple[np.ndarray, RankerInputs]:
+        """Discover with a ranker: the blend (every item) and what the ranker reads."""
         inputs = self._ranker_inputs(self.dataset_, user_idx, raw_signals(self, self.dataset_, user_idx, SIGNALS))
-        return weighted_sum(inputs.z, self.weights_, (len(user_idx), self.dataset_.n_items)), self.ranker_.score(inputs)
+        return weighted_sum(inputs.z, self.weights_, (len(user_idx), self.dataset_.n_items)), inputs
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         """The buy-again blend for every item (finite everywhere)."""
-        return self._blend(user_idx, discover=False)
+        return self._blend(user_idx, discover=False)[0]
 
     def _score_discover(self, user_idx: np.ndarray) -> np.ndarray:
         """The discover ranking before MMR as scores: the ranker's score on the blend's top ``pool_size`` unbought
         items, every other item its blend score shifted below the lowest of them (blend order kept)."""
         if self.ranker_ is None:
-            return self._blend(user_idx, discover=True)
-        blended, ranked = self._blend_and_ranker(user_idx)
+            return self._blend(user_idx, discover=True)[0]
+        blended, inputs = self._blend_and_inputs(user_idx)
         out = blended.copy()
         pool, _ = _unbought_top(blended, self.dataset_, user_idx, min(self.pool_size, blended.shape[1]))
-        in_pool = np.isfinite(pool_only(ranked, pool))
+        ranked = pool_only(self.ranker_.score(inputs, pool), pool, blended.shape[1])
+        in_pool = np.isfinite(ranked)
         floor = np.min(np.where(in_pool, ranked, np.inf), axis=1, keepdims=True)
         rest = np.max(np.where(in_pool, -np.inf, out), axis=1, keepdims=True)
         shift = np.where(np.isfinite(floor) & np.isfinite(rest), floor - rest - 1.0, 0.0).astype(np.float32)
         return np.where(in_pool, ranked, out + shift)
 
     def _recommend_chunk(self, user_idx: np.ndarray, k: int, filter_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        items, scores, _ = self._rank_chunk(user_idx, k, filter_seen, explain=False)
+        return items, scores
+
+    def _rank_chunk(self, user_idx: np.ndarray, k: int, filter_seen: bool,
+                    explain: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Top ``k`` after MMR; with ``explain`` also :func:`.explain.content_wins` of each listed item, read from
+        the signals this ranking computed (the reasons would otherwise compute them a second time)."""
         neighbours = self.content_.neighbours_
         if filter_seen and self.ranker_ is not None:  # discover: the ranker re-orders the blend's pool
-            blended, ranked = self._blend_and_ranker(user_idx)
+            blended, inputs = self._blend_and_inputs(user_idx)
+            z = inputs.z
             pool, _ = _unbought_top(blended, self.dataset_, user_idx, max(k, min(self.pool_size, blended.shape[1])))
-            relevance = np.take_along_axis(ranked, np.maximum(pool, 0), axis=1)
-            return rerank(pool, np.where(pool >= 0, relevance, -np.inf).astype(np.float32), k, self.mmr_lambda,
-                          neighbours)
-        blended = self._blend(user_idx, discover=filter_seen)
-        width = max(k, min(self.pool_size, blended.shape[1]))
-        pool, relevance = _unbought_top(blended, self.dataset_, user_idx, width) if filter_seen else top_k(blended, width)
-        return rerank(pool, relevance, k, self.mmr_lambda, neighbours)
+            relevance = np.where(pool >= 0, self.ranker_.score(inputs, pool), -np.inf).astype(np.float32)
+        else:
+            blended, z = self._blend(user_idx, discover=filter_seen)
+            width = max(k, min(self.pool_size, blended.shape[1]))
+            pool, relevance = (_unbought_top(blended, self.dataset_, user_idx, width) if filter_seen
+                               else top_k(blended, width))
+        items, scores = rerank(pool, relevance, k, self.mmr_lambda, neighbours)
+        if not explain:
+            return items, scores, None
+        missing = [n for n in EXPLAIN_SIGNALS if self.weights_.get(n) and n not in z]
+        if missing:  # buy-again mode: the reasons compare the discover weights' signals
+            z = {**z, **{n: standardise(b) for n, b in raw_signals(self, self.dataset_, user_idx, missing).items()}}
+        rows = np.broadcast_to(np.arange(len(items))[:, None], items.shape)
+        return items, scores, content_wins(self.weights_, z, rows, np.maximum(items, 0))
 
     # ---------------------------------------------------------------------------------------- explained
     def recommend(
@@ -387,12 +403,21 @@ class HybridRecommender(Recommender):
     ) -> pd.DataFrame:
         """Top-k per user with names and reasons: (user_id, rank, product_id, product_name, score, reason);
         the reasons are :func:`.explain.reasons`'."""
-        frame = super().recommend(user_ids, k, filter_seen=filter_seen, on_unknown=on_unknown)
-        names = self.dataset_.catalogue[Columns.ItemName].to_numpy()
-        item_idx = self.dataset_.item_index(frame[Columns.Item])
-        user_idx = self.dataset_.user_index(frame[Columns.User])
-        frame[Columns.ItemName] = names[item_idx].astype(object)
-        frame[Columns.Reason] = reasons(self, user_idx, item_idx) if len(frame) else []
+        ids, idx = self._known_users(user_ids, on_unknown)
+        items = np.empty((len(idx), k), np.int64)
+        scores = np.empty((len(idx), k), np.float32)
+        wins = np.empty((len(idx), k), bool)
+
+        def run(rows: slice) -> None:
+            items[rows], scores[rows], wins[rows] = self._rank_chunk(idx[rows], k, filter_seen, explain=True)
+
+        map_chunks(len(idx), DEFAULT_CHUNK, None, run)
+        frame = recommendations_frame(self.dataset_, ids, items, scores)
+        listed = items >= 0
+        item_idx = items[listed]
+        frame[Columns.ItemName] = self.dataset_.catalogue[Columns.ItemName].to_numpy()[item_idx].astype(object)
+        user_idx = np.broadcast_to(idx[:, None], items.shape)[listed]
+        frame[Columns.Reason] = reasons(self, user_idx, item_idx, wins[listed]) if len(frame) else []
         return frame[list(Columns.Recommendations)]
 
     def recommend_cold(

@@ -97,20 +97,37 @@ class LinearRanker:
     names: tuple[str, ...]
     coef: np.ndarray
 
-    def score(self, inputs: RankerInputs) -> np.ndarray:
-        """Ranker score of every item for the chunk (dense users x items, float32; higher is better)."""
+    def score(self, inputs: RankerInputs, pool: np.ndarray | None = None) -> np.ndarray:
+        """Ranker score of each row's ``pool`` items (users x pool width; a -1 slot scores as item 0), or of every
+        item without ``pool`` (users x items), float32, higher is better.
+
+        Only the blend's candidate pool is ever ranked, so scoring it alone spares the per-item work (a log and
+        nine multiply-adds per cell) on every other product: 200 of 10,000 at the benchmark's scale.
+        """
         weights = dict(zip(self.names, self.coef.astype(np.float32), strict=True))
         n, n_items = inputs.history.shape[0], inputs.words.shape[0]
-        out = np.zeros((n, n_items), np.float32)
+        cells = None if pool is None else np.maximum(pool, 0)
+
+        def at(block: np.ndarray) -> np.ndarray:
+            return block if cells is None else np.take_along_axis(block, cells, axis=1)
+
+        out = np.zeros((n, n_items) if cells is None else cells.shape, np.float32)
         for name, block in inputs.z.items():
             per_user = weights.get(f"z:{name}", 0.0) + weights.get(f"zh:{name}", 0.0) * inputs.history
-            out += per_user[:, None].astype(np.float32) * block
+            out += per_user[:, None].astype(np.float32) * at(block)
         for name in LOG_SIGNALS:
             if weights.get(f"log:{name}") and name in inputs.raw:
-                out += weights[f"log:{name}"] * _log(inputs.raw[name])
+                out += weights[f"log:{name}"] * _log(at(inputs.raw[name]))
         if inputs.terms:
             coef = np.array([weights.get(f"word:{t}", 0.0) for t in inputs.terms], np.float32)
-            out += np.asarray(inputs.words @ (inputs.lifts * coef[None, :]).T).T.astype(np.float32)
+            lifts = inputs.lifts * coef[None, :]
+            if cells is None:
+                out += np.asarray(inputs.words @ lifts.T).T.astype(np.float32)
+            else:  # each candidate's words times its user's lifts, summed per (user, candidate)
+                words = inputs.words[cells.ravel()]
+                cell = np.repeat(np.arange(words.shape[0]), np.diff(words.indptr))
+                values = words.data * lifts[cell // cells.shape[1], words.indices]
+                out += np.bincount(cell, values, minlength=words.shape[0]).astype(np.float32).reshape(cells.shape)
         return out
 
 
@@ -125,12 +142,13 @@ def fit_ranker(inputs: RankerInputs, rows: np.ndarray, items: np.ndarray, labels
     return LinearRanker(tuple(feature_names(inputs)), (model.coef_[0] / scale).astype(np.float64))
 
 
-def pool_only(scores: np.ndarray, pool: np.ndarray) -> np.ndarray:
-    """``scores`` where the item is in the row's ``pool`` (-1: empty slot), -inf elsewhere."""
-    out = np.full(scores.shape, -np.inf, np.float32)
+def pool_only(values: np.ndarray, pool: np.ndarray, n_items: int) -> np.ndarray:
+    """(users x items) scores: ``values`` (users x pool width) at each row's ``pool`` items (-1: empty slot),
+    -inf elsewhere."""
+    out = np.full((len(pool), n_items), -np.inf, np.float32)
     rows = np.repeat(np.arange(len(pool)), pool.shape[1])
     ok = pool.ravel() >= 0
-    out[rows[ok], pool.ravel()[ok]] = scores[rows[ok], pool.ravel()[ok]]
+    out[rows[ok], pool.ravel()[ok]] = values.ravel()[ok]
     return out
 
 
@@ -152,12 +170,14 @@ def choose_ranker(inputs: RankerInputs, blend: np.ndarray, pool: np.ndarray, tar
         r, items, labels = sample_pool(pool[rows], targets[rows], seed)
         return fit_ranker(inputs.take(rows), r, items, labels)
 
-    crossed = np.empty_like(blend)
+    crossed = np.empty(pool.shape, np.float32)
     for fitted_on in (half, ~half):
         held = np.flatnonzero(~fitted_on)
-        crossed[held] = fit(np.flatnonzero(fitted_on)).score(inputs.take(held))
+        crossed[held] = fit(np.flatnonzero(fitted_on)).score(inputs.take(held), pool[held])
     objective = ranking_objective(targets, seen)
-    plain, learned = objective(pool_only(blend, pool)), objective(pool_only(crossed, pool))
+    n_items = blend.shape[1]
+    plain = objective(pool_only(np.take_along_axis(blend, np.maximum(pool, 0), axis=1), pool, n_items))
+    learned = objective(pool_only(crossed, pool, n_items))
     kept = learned > plain
     report = {"objective_blend": round(plain, 4), "objective_ranker": round(learned, 4), "kept": bool(kept),
               "features": len(feature_names(inputs))}
