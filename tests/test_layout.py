@@ -35,7 +35,7 @@ _DOWN = {
     "report": {"data", "evaluation"},
     "service": {"bundle", "events"},
     "engines": {"bundle", "report"},
-    "pipeline": {"engines"},
+    "pipeline": {"engines", "events"},
     "cli": {"pipeline", "service"},
 }
 

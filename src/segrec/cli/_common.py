@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,12 +20,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .._atomic import atomic_write_text
 from ..data.read import FORMATS, IngestResult, ReadOptions, ingest
 from ..data.schema import parse_mapping, read_mapping_file
-from ..exceptions import InputError
 from ..modes import DISCOVER, MODES, mode_key
-from ..run_dir import RunFiles
 from ._errors import err_console, user_errors
 
 _FORMATS = ", ".join(f for f in FORMATS if f != "dataframe")
@@ -110,14 +106,6 @@ def with_read_options(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-def local_engine_only(options: ReadOptions) -> None:
-    """The Spark engine reads sources its own way: refuse reading options it would ignore."""
-    if options != READ_DEFAULTS:
-        raise InputError("--decimal, --encoding, --date-format, --dayfirst and --sheet are read by the local "
-                         "engine only; convert the file first (e.g. `segrec validate` it into Parquet) or drop "
-                         "--engine spark")
-
-
 def load_source(
     source: str,
     format: str | None = None,
@@ -134,32 +122,26 @@ def load_source(
     Raises :class:`~segrec.exceptions.InputError` (wrap the call in ``user_errors()``).
     """
     result = ingest(source, mapping_from_options(map, map_file) or None, format, strict=strict, options=options)
-    report = result.report
-    if announce and report.rows_rejected:
-        err_console.print(
-            f"[yellow]note:[/] {report.rows_rejected:,} of {report.rows_read:,} rows rejected "
-            f"({', '.join(f'{r}: {n:,}' for r, n in report.rejected_by_reason.items())}); "
-            "`segrec validate SOURCE --rejects FILE` lists them",
-            highlight=False,
-        )
     if announce:
-        for note in report.notes:
-            err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
-        for hint in report.suggestions:
-            err_console.print(f"[yellow]hint:[/] {escape(hint)}", highlight=False)
+        announce_report(result.report.to_dict())
     return result
 
 
-# ------------------------------------------------------------------------- the run directory (both engines)
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """``payload`` as indented JSON, written atomically (NaN refused, other values as text)."""
-    atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=False, default=str) + "\n")
-
-
-def write_run_options(out: Path, **options: Any) -> None:
-    """``run.json``: the options of ``segrec run`` that the report's "reproduce" command repeats."""
-    write_json(out / RunFiles.Options, {"options": options})
+def announce_report(report: dict[str, Any] | None) -> None:
+    """Say on stderr how many rows were rejected, the notes (e.g. an encoding detected) and the options that
+    would have read the rejected cells."""
+    report = report or {}
+    if report.get("rows_rejected"):
+        reasons = ", ".join(f"{r}: {n:,}" for r, n in (report.get("rejected_by_reason") or {}).items())
+        err_console.print(
+            f"[yellow]note:[/] {report['rows_rejected']:,} of {report.get('rows_read', 0):,} rows rejected "
+            f"({reasons}); `segrec validate SOURCE --rejects FILE` lists them",
+            highlight=False,
+        )
+    for note in report.get("notes") or ():
+        err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    for hint in report.get("suggestions") or ():
+        err_console.print(f"[yellow]hint:[/] {escape(hint)}", highlight=False)
 
 
 def print_outputs(console: Console, out: Path, outputs: tuple[tuple[str, str], ...], report: Path) -> None:

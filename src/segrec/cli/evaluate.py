@@ -17,9 +17,7 @@ from ..data.read import ReadOptions
 from ..evaluation import (
     Split,
     default_cutoff,
-    evaluate_modes,
     explicit_split,
-    fit_segments,
     last_n_split,
     random_split,
     rich_table,
@@ -27,6 +25,7 @@ from ..evaluation import (
 )
 from ..exceptions import InputError
 from ..modes import DISCOVER
+from ..pipeline import resolve_engine
 from ._common import (
     READ_DEFAULTS,
     FormatOpt,
@@ -75,23 +74,20 @@ def evaluate(
     with user_errors():
         read = (format, map, map_file, options)
         the_split, fingerprint = _make_split(source, split, cutoff, test_fraction, seed, n, train, test, read)
-        if engine != "local":  # the split is the local one, so figures are comparable; Spark fits and ranks
-            from . import _engine
-
-            chosen_engine = _engine.engine_from_options(engine, spark_master, spark_conf)
-            _engine.evaluate(chosen_engine, the_split.train, the_split.test, k)
-            return
+        chosen_engine = resolve_engine(engine, spark_master=spark_master, spark_conf=spark_conf)
         names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-        user_segments = fit_segments(the_split.train, segments, seed) if segments > 0 else None
         with _progress() as progress:
             task = progress.add_task("evaluating", total=None)
 
             def step(stage: str, name: str) -> None:
                 progress.update(task, description=f"{stage} {name}", advance=1 if stage == "done" else 0)
 
-            result = evaluate_modes(the_split.train, the_split.test, names, k, (mode,), user_segments,
-                                    split_description=the_split.description, in_sample=in_sample,
-                                    callback=step, validation=validation)[mode]
+            try:  # the split is made here for every engine, so the figures are comparable across engines
+                result = chosen_engine.evaluate_split(the_split.train, the_split.test, k, the_split.description,
+                                                      seed=seed, models=names, mode=mode, segments=segments,
+                                                      in_sample=in_sample, validation=validation, on_model=step)
+            finally:
+                chosen_engine.release()
         result.data.update(fingerprint)
         Console(width=max(console.width, TABLE_WIDTH)).print(rich_table(result))
         print_tuning(console, result)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,15 +13,16 @@ from rich.table import Table
 
 from ..columns import Columns
 from ..data.read import ReadOptions
-from ..engines.local.segment import SegmentationResult, run_segmentation
+from ..pipeline import read, resolve_engine
+from ..pipeline import segment as segment_stage
 from ._common import (
     READ_DEFAULTS,
     FormatOpt,
     MapFileOpt,
     MapOpt,
     SourceArg,
-    load_source,
-    local_engine_only,
+    announce_report,
+    mapping_from_options,
     with_read_options,
 )
 from ._engine import EngineOpt, SparkConfOpt, SparkMasterOpt
@@ -30,7 +31,7 @@ from ._errors import user_errors
 console = Console()
 
 
-def _summary(result: SegmentationResult, seconds: float) -> Table:
+def _summary(result: Any, seconds: float) -> Table:
     """The profile table as the analyst sees it first: who, how many, how much, what to do."""
     stab = result.stability.to_dict()
     table = Table(title=f"{len(result.profiles)} segments, stability ARI {result.stability.mean:.2f} "
@@ -64,23 +65,20 @@ def segment(
 ) -> None:
     """Segment customers: choose k, fit K-Means, check stability, name segments, write outputs."""
     with user_errors():
-        if engine != "local":
-            local_engine_only(options)
-            from . import _engine
-
-            chosen = [f.strip() for f in features.split(",") if f.strip()] if features else None
-            chosen_engine = _engine.engine_from_options(engine, spark_master, spark_conf)
-            _engine.segment(chosen_engine, source, out, k=k, seed=seed, features=chosen,
-                            format=format, map=map, map_file=map_file)
-            return
         began = time.perf_counter()
-        events = load_source(source, format, map, map_file, options=options).events
-        chosen = [f.strip() for f in features.split(",") if f.strip()] if features else None
-        result = run_segmentation(events, out, k=k, seed=seed, features=chosen, progress=True)
+        chosen_engine = resolve_engine(engine, spark_master=spark_master, spark_conf=spark_conf)
+        try:
+            events, report = read(chosen_engine, source, format=format, mapping=mapping_from_options(map, map_file),
+                                  options=options)
+            announce_report(report)
+            chosen = [f.strip() for f in features.split(",") if f.strip()] if features else None
+            result = segment_stage(chosen_engine, events, out, k=k, seed=seed, features=chosen, progress=True)
+        finally:
+            chosen_engine.release()
         console.print(f"[bold]why k={result.report['chosen_k']}:[/] {escape(str(result.report['why']))}")
         console.print(_summary(result, time.perf_counter() - began))
         console.print(f"wrote {escape(str(out))}/ (segments.parquet, segments.csv, segmentation.json, "
-                      "segmenter/, *.png)")
+                      f"segmenter/, *.png) [{chosen_engine.name} engine]")
 
 
 def register(app: typer.Typer) -> None:

@@ -13,9 +13,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..data.read import ReadOptions
-from ..engines.local.train import train_recommender
-from ..events.training import stored_purchases
 from ..exceptions import InputError
+from ..pipeline import read, resolve_engine
+from ..pipeline import train as train_stage
+from ..pipeline.runner import with_stored_purchases
 from ..run_dir import RunFiles
 from ._common import (
     READ_DEFAULTS,
@@ -24,8 +25,8 @@ from ._common import (
     MapOpt,
     SourceArg,
     ValidationOpt,
-    load_source,
-    local_engine_only,
+    announce_report,
+    mapping_from_options,
     print_model_tuning,
     with_read_options,
 )
@@ -69,44 +70,44 @@ def train(
 ) -> None:
     """Fit the hybrid recommender (LightFM + EASE + TF-IDF content) and write model/ and recommendations."""
     with user_errors():
-        if engine != "local":
-            if events_store is not None:
-                raise InputError("--events trains with the local engine only; drop --engine or --events")
-            local_engine_only(options)
-            from . import _engine
-
-            chosen_engine = _engine.engine_from_options(engine, spark_master, spark_conf)
-            _engine.train(chosen_engine, source, out, segments=_read_segments(segments), seed=seed,
-                          k=k, format=format, map=map, map_file=map_file)
-            return
         began = time.perf_counter()
-        events = load_source(source, format, map, map_file, options=options).events
-        extra: dict = {}
-        if events_store is not None:
-            stored = stored_purchases(events_store, catalogue_from=events)
-            console.print(f"event store {escape(events_store)}: {len(stored.events):,} purchases of "
-                          f"{stored.stored:,} events (through seq {stored.through_seq:,})")
-            events = pd.concat([events, stored.events], ignore_index=True) if len(stored.events) else events
-            extra["events"] = stored.manifest(str(events_store))
-        if events.empty:
-            raise InputError(f"{source} holds no usable purchase rows")
-        with Progress(TextColumn("[bold]{task.fields[stage]}"), BarColumn(), TextColumn("{task.completed:,} {task.description}"),
-                      TimeElapsedColumn(), console=console, transient=True) as progress:
-            task = progress.add_task("", total=None, stage="LightFM epochs")
+        chosen_engine = resolve_engine(engine, spark_master=spark_master, spark_conf=spark_conf)
+        try:
+            events, report = read(chosen_engine, source, format=format, mapping=mapping_from_options(map, map_file),
+                                  options=options)
+            announce_report(report)
+            extra: dict = {}
+            if events_store is not None:
+                events, extra, said = with_stored_purchases(events, events_store)
+                console.print(escape(said))
+            if isinstance(events, pd.DataFrame) and events.empty:  # Spark checks its own input
+                raise InputError(f"{source} holds no usable purchase rows")
+            with Progress(TextColumn("[bold]{task.fields[stage]}"), BarColumn(),
+                          TextColumn("{task.completed:,} {task.description}"), TimeElapsedColumn(), console=console,
+                          transient=True) as progress:
+                task = progress.add_task("", total=None, stage="fitting")
 
-            def on_epoch(epoch: int, score: float | None) -> None:
-                progress.update(task, completed=epoch, description=f"(P@10 {score:.3f})" if score is not None else "")
+                def on_epoch(epoch: int, score: float | None) -> None:
+                    progress.update(task, stage="LightFM epochs", completed=epoch,
+                                    description=f"(P@10 {score:.3f})" if score is not None else "")
 
-            def on_write(done: int, total: int) -> None:
-                progress.update(task, stage="recommendations", completed=done, total=total, description="customers")
+                def on_write(done: int, total: int) -> None:
+                    progress.update(task, stage="recommendations", completed=done, total=total,
+                                    description="customers")
 
-            model = train_recommender(events, out, segments=_read_segments(segments), seed=seed, k=k,
-                                      epoch_callback=on_epoch, validation=validation or "auto", progress=on_write,
-                                      params=extra)
+                trained = train_stage(chosen_engine, events, out, segments=_read_segments(segments), seed=seed, k=k,
+                                      validation=validation or "auto", on_epoch=on_epoch, on_write=on_write,
+                                      manifest=extra)
+        finally:
+            chosen_engine.release()
+        model = trained.recommender
         ds = model.dataset_
-        console.print(f"fitted on {ds.n_users:,} customers x {ds.n_items:,} products "
-                      f"(LightFM best epoch {model.cf_.best_epoch_}) in {time.perf_counter() - began:.1f} s")
-        print_model_tuning(console, model.tuning_)
+        best = getattr(getattr(model, "cf_", None), "best_epoch_", None)  # the hybrid's LightFM part
+        console.print(f"fitted {type(model).__name__} ({chosen_engine.name} engine) on {ds.n_users:,} customers x "
+                      f"{ds.n_items:,} products" + (f" (LightFM best epoch {best})" if best is not None else "")
+                      + f" in {time.perf_counter() - began:.1f} s")
+        if getattr(model, "tuning_", None):
+            print_model_tuning(console, model.tuning_)
         console.print(f"wrote {escape(str(out / RunFiles.Model))}/ and {escape(str(out / RunFiles.Recommendations))}")
 
 

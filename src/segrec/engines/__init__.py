@@ -1,5 +1,6 @@
 """Execution engines: ``local`` (pandas + scikit-learn + implicit/LightFM, the default) and ``spark`` (PySpark,
-for data that outgrows one machine).
+for data that outgrows one machine). Both implement :class:`segrec.pipeline.engine.Engine`, so ``segrec run``
+is one pipeline whichever runs it.
 
 ``HAS_SPARK`` says whether the optional extra is installed; :func:`get_engine` is the one way to get an engine,
 so the CLI never imports pyspark unless ``--engine spark`` is asked for. Without the extra, the Spark engine is a
@@ -12,11 +13,13 @@ stub whose error names the fix (``pip install segrec[spark]``).
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import InputError, SegrecError
+
+if TYPE_CHECKING:
+    from .local import LocalEngine
 
 __all__ = ["ENGINES", "HAS_SPARK", "LocalEngine", "MissingExtraError", "get_engine"]
 
@@ -27,23 +30,6 @@ ENGINES = ("local", "spark")
 
 class MissingExtraError(SegrecError):
     """An optional backend was asked for but its extra is not installed."""
-
-
-@dataclass(frozen=True)
-class LocalEngine:
-    """The single-machine engine: the functions ``segrec`` runs by default, under one name."""
-
-    name: str = "local"
-
-    def features(self, events: Any, **options: Any) -> Any:
-        from ..features.customers import build_customer_features
-
-        return build_customer_features(events, **options)
-
-    def segment(self, events: Any, out_dir: Any = None, **options: Any) -> Any:
-        from .local.segment import run_segmentation
-
-        return run_segmentation(events, out_dir, **options)
 
 
 class _SparkStub:
@@ -58,14 +44,28 @@ class _SparkStub:
         )
 
 
-def get_engine(name: str = "local", *, master: str = "local[*]", conf: Mapping[str, str] | None = None) -> Any:
-    """The engine called ``name``; ``master`` and ``conf`` (Spark properties) only matter for ``spark``."""
+def __getattr__(name: str) -> Any:
+    """``LocalEngine`` on first use: the package stays light for the CLI's option parsing."""
+    if name == "LocalEngine":
+        from .local import LocalEngine
+
+        return LocalEngine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def get_engine(name: str = "local", *, master: str = "local[*]",
+               conf: Mapping[str, str] | Sequence[str] | None = None) -> Any:
+    """The engine called ``name``; ``master`` and ``conf`` (Spark properties: a mapping, or ``KEY=VALUE``
+    strings as ``--spark-conf`` gives them) only matter for ``spark``."""
     if name not in ENGINES:
         raise InputError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
     if name == "local":
+        from .local import LocalEngine
+
         return LocalEngine()
     if not HAS_SPARK:
         return _SparkStub()
     from .spark import SparkEngine
+    from .spark.session import parse_conf
 
-    return SparkEngine(master=master, conf=dict(conf or {}))
+    return SparkEngine(master=master, conf=dict(conf) if isinstance(conf, Mapping) else parse_conf(list(conf or ())))

@@ -16,14 +16,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
+from sklearn.utils import Bunch
 
 from ..._atomic import atomic_path, atomic_write_text
 from ..._json import to_jsonable
 from ...columns import Columns
+from ...data.read import ReadOptions
+from ...evaluation.runner import EvaluationResult
 from ...exceptions import InputError
+from ...modes import DISCOVER
 from ...run_dir import RunFiles
 from . import features as sfeatures
 from . import segmentation as sseg
@@ -42,6 +46,8 @@ class SparkEngine:
     master: str = "local[*]"
     conf: dict[str, str] = field(default_factory=dict)
     name: str = "spark"
+    #: ``segrec run`` keeps the rejected rows as a Parquet directory (they may be cluster-sized).
+    rejects_name: ClassVar[str] = RunFiles.RejectsDir
     _spark: Any = None
     _inputs: list[Any] = field(default_factory=list, repr=False)
 
@@ -65,11 +71,17 @@ class SparkEngine:
         return self.read(source, format, mapping, report=False)[0]
 
     def read(self, source: str | pd.DataFrame, format: str | None = None, mapping: Mapping[str, str] | None = None,
-             *, report: bool = True, rejects: str | Path | None = None) -> tuple[Any, dict[str, Any] | None]:
+             *, report: bool = True, rejects: str | Path | None = None,
+             options: ReadOptions | None = None) -> tuple[Any, dict[str, Any] | None]:
         """Canonical events, read once: the checked rows are cached by the first pass (which also makes the
         ingestion report, ``validation.json``, and with ``rejects`` writes the rejected rows there as Parquet);
         every later stage reads the cache. Other sources are ingested by the local reader (its report);
-        a pandas frame has no report. :meth:`release` frees the cache."""
+        a pandas frame has no report. :meth:`release` frees the cache. Reading ``options`` other than the
+        defaults are refused: Spark reads CSV and Parquet its own way."""
+        if options is not None and options != ReadOptions():
+            raise InputError("--decimal, --encoding, --date-format, --dayfirst and --sheet are read by the local "
+                             "engine only; convert the file first (e.g. `segrec validate` it into Parquet) or drop "
+                             "--engine spark")
         if isinstance(source, pd.DataFrame):
             events = self._keep(from_pandas(self.spark, source))
             events.count()
@@ -91,6 +103,9 @@ class SparkEngine:
         events.count()
         return events, result.report.to_dict() if report else None
 
+    def keep_events(self, events: Any, out_dir: Path) -> None:
+        """No copy: the accepted rows stay in the source (cluster-sized tables are not duplicated)."""
+
     def _keep(self, frame: Any) -> Any:
         frame = frame.cache()
         self._inputs.append(frame)
@@ -109,9 +124,11 @@ class SparkEngine:
 
     def segment(self, events: Any, out_dir: str | Path | None = None, *, k: int | None = None, seed: int = 42,
                 features: Sequence[str] | None = None, ks: Sequence[int] = range(2, 11),
-                analysis_date: object = None) -> dict[str, Any]:
+                analysis_date: object = None, progress: bool = False) -> Bunch:
         """Features -> k sweep -> final K-Means -> stability -> profiles; with ``out_dir``, write the outputs and
-        release every cache the stage made (the returned frames are then recomputed if used again)."""
+        release every cache the stage made (the returned frames are then recomputed if used again). The result
+        is a :class:`~sklearn.utils.Bunch` (keys or attributes: segments, features, profiles, sweep, model,
+        stability, report, written_to). ``progress`` is accepted for the engine contract (Spark shows its own)."""
         keep = persistent_rdds(self.spark)
         built = self.features(events, analysis_date=analysis_date)
         frame = built.frame.cache()
@@ -132,8 +149,9 @@ class SparkEngine:
                   "k_sweep": sweep.to_dict(), "spark_silhouette_squared_euclidean": spark_sil,
                   "stability": stab.to_dict(), "features_used": model.features_, "features_dropped": built.dropped,
                   "imputed_with_median": built.imputed, "profiles": profiles.reset_index().to_dict("records")}
-        result = {"segments": segments, "features": frame, "profiles": profiles, "sweep": sweep, "model": model,
-                  "stability": stab, "report": to_jsonable(report)}
+        result = Bunch(segments=segments, features=frame, profiles=profiles, sweep=sweep, model=model,
+                       stability=stab, report=to_jsonable(report),
+                       written_to=None if out_dir is None else Path(out_dir))
         if out_dir is not None:
             try:
                 self._write_segmentation(result, Path(out_dir), seed=seed)
@@ -167,12 +185,23 @@ class SparkEngine:
     def train(self, events: Any, out_dir: str | Path, *, segments: pd.DataFrame | None = None, seed: int = 42,
               k: int = 10, params: ALSParams | None = None, bundle_dir: str = RunFiles.Model, segmenter: Any = None,
               profiles: pd.DataFrame | None = None, evaluation: Mapping[str, Any] | None = None,
-              on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
+              on_stage: Callable[[str], None] | None = None, segmentation: Bunch | None = None,
+              validation: str = "auto", on_epoch: Callable[[int, float | None], None] | None = None,
+              on_write: Callable[[int, int], None] | None = None,
+              manifest: Mapping[str, Any] | None = None) -> Bunch:
         """Spark ALS; write the id maps, the bundle and ``recommendations.parquet`` (the bundle's own answer,
         scored by the executors); release what was cached. ``on_stage(name)`` is called as each step starts
         (``index``, ``als``, ``export``, ``recommendations``) and with ``done`` at the end (the scale benchmark
-        times the steps with it)."""
+        times the steps with it). ``segmentation`` (this engine's :meth:`segment` result) gives the segments,
+        the segmenter and the profiles; ``manifest`` entries join the bundle's params. ``validation``,
+        ``on_epoch`` and ``on_write`` belong to the engine contract and do not apply to ALS (no tuning slice,
+        no epochs, recommendations written by the executors)."""
         from .export import export_bundle, staged_parts, write_id_maps
+
+        if segmentation is not None:
+            segmenter, profiles = segmentation.model, segmentation.profiles
+            if segments is None:
+                segments = _labels(segmentation)
 
         params = params or ALSParams(random_state=seed)
         stage = on_stage or (lambda name: None)
@@ -192,7 +221,8 @@ class SparkEngine:
                 release_rdds(self.spark, keep=persisted)  # ALS's cached factors: the staged copies are read now
                 path, rec = export_bundle(out / bundle_dir, parts, id_maps, indexed, params=params, segments=segments,
                                           segmenter=segmenter, profiles=profiles, evaluation=evaluation,
-                                          extra={"seed": seed, "k": k, "fit_seconds": round(fit_seconds, 2)})
+                                          extra={"seed": seed, "k": k, "fit_seconds": round(fit_seconds, 2),
+                                                 **(manifest or {})})
                 stage("recommendations")
                 factors = self.spark.read.parquet(str(parts / "user_factors"))
                 write_recommendations(user_rows(indexed, factors), k, rec.item_factors_, indexed,
@@ -202,20 +232,34 @@ class SparkEngine:
             indexed.release()
             release_rdds(self.spark, keep=persisted)
         stage("done")
-        return {"bundle": path, "recommender": rec, "fit_seconds": fit_seconds, "id_maps": id_maps}
+        return Bunch(bundle=path, recommender=rec, fit_seconds=fit_seconds, id_maps=id_maps)
 
     def evaluate(self, events: Any, k: int = 10, *, cutoff: str | pd.Timestamp | None = None, seed: int = 42,
-                 params: ALSParams | None = None) -> dict[str, Any]:
+                 params: ALSParams | None = None, segmentation: Bunch | None = None,
+                 on_model: Callable[[str, str], None] | None = None) -> dict[str, Any]:
         """Spark ALS and Spark popularity on the temporal split of ``events``, judged by the local protocol and
-        metrics (:mod:`.evaluation`): the content of ``evaluation.json``."""
+        metrics (:mod:`.evaluation`): the content of ``evaluation.json``. (No segment popularity on Spark, so
+        ``segmentation`` is not used; ``on_model`` belongs to the engine contract.)"""
         from .evaluation import evaluate
 
         return evaluate(events, k, cutoff=cutoff, params=params or ALSParams(random_state=seed))
 
     def evaluate_split(self, train: pd.DataFrame, test: pd.DataFrame, k: int = 10,
-                       description: Mapping[str, Any] | None = None, *, seed: int = 42) -> dict[str, Any]:
-        """:meth:`evaluate` on a split made elsewhere (``segrec evaluate --engine spark``: the local splits)."""
-        from .evaluation import evaluate_split
+                       description: Mapping[str, Any] | None = None, *, seed: int = 42,
+                       models: Sequence[str] | None = None, mode: str = DISCOVER, segments: int = 0,
+                       in_sample: bool = False, validation: str | None = None,
+                       on_model: Callable[[str, str], None] | None = None) -> EvaluationResult:
+        """:meth:`evaluate` on a split made elsewhere (``segrec evaluate --engine spark``: the local splits).
+
+        Spark evaluates ALS and popularity in discover mode: other models or modes are refused; ``segments``,
+        ``in_sample`` and ``validation`` concern local models only."""
+        from .evaluation import MODELS, evaluate_split
+
+        if mode != DISCOVER:
+            raise InputError(f"the spark engine evaluates the {DISCOVER} mode only, not {mode!r}")
+        unknown = sorted(set(models or ()) - set(MODELS))
+        if unknown:
+            raise InputError(f"the spark engine evaluates {', '.join(MODELS)}; not {', '.join(unknown)}")
 
         train_frame, test_frame = self._keep(from_pandas(self.spark, train)), self._keep(from_pandas(self.spark, test))
         try:
@@ -223,6 +267,16 @@ class SparkEngine:
                                   params=ALSParams(random_state=seed))
         finally:
             self.release()
+
+def _labels(segmentation: Bunch) -> pd.DataFrame:
+    """user_id, segment, segment_name of a segmentation: from its Parquet file when it was written (as the
+    bundle needs them, on the driver), else from the Spark frame and the profiles' names."""
+    columns = [C.User, C.Segment, C.SegmentName]
+    if segmentation.written_to is not None:
+        return pd.read_parquet(segmentation.written_to / RunFiles.Segments, columns=columns)
+    frame = segmentation.segments.select(C.User, C.Segment).toPandas()
+    return frame.assign(**{C.SegmentName: frame[C.Segment].map(segmentation.profiles[C.SegmentName])})[columns]
+
 
 def _write_csv(table: Any, path: Path) -> None:
     """``table`` as one CSV file with a header (a single writer: meant for the customers table)."""

@@ -64,11 +64,11 @@ def evaluate(events: Any, k: int = 10, *, cutoff: str | pd.Timestamp | None = No
     cut = default_cutoff(events) if cutoff is None else pd.Timestamp(cutoff)
     train = events.where(F.col(C.Date) < F.lit(cut.to_pydatetime()))
     test = events.where(F.col(C.Date) >= F.lit(cut.to_pydatetime()))
-    return evaluate_split(train, test, k, {"method": "temporal", "cutoff": str(cut.date())}, params=params)
+    return evaluate_split(train, test, k, {"method": "temporal", "cutoff": str(cut.date())}, params=params).to_dict()
 
 
 def evaluate_split(train: Any, test: Any, k: int = 10, description: dict[str, Any] | None = None, *,
-                   params: ALSParams = DEFAULT_PARAMS) -> dict[str, Any]:
+                   params: ALSParams = DEFAULT_PARAMS) -> EvaluationResult:
     """Spark ALS and Spark popularity fitted on ``train``, judged on ``test`` (Spark frames)."""
     if k < 1:
         raise InputError(f"k must be >= 1, got {k}")
@@ -109,7 +109,7 @@ def evaluate_split(train: Any, test: Any, k: int = 10, description: dict[str, An
     import pyspark
 
     versions = {**package_versions(), "pyspark": pyspark.__version__}
-    return EvaluationResult(split, k, DISCOVER, models, default_model="als", data=data, versions=versions).to_dict()
+    return EvaluationResult(split, k, DISCOVER, models, default_model="als", data=data, versions=versions)
 
 
 def _items(indexed: Indexed) -> Any:
