@@ -22,7 +22,7 @@ from segrec.run_dir import SEGMENTATION_FIGURES, RunFiles
 
 SRC = Path(segrec.__file__).parent
 #: Top-level modules every package may use: names (columns, run_dir, modes), errors, atomic writes, JSON.
-FOUNDATION = {"columns", "exceptions", "run_dir", "modes", "_atomic", "_json"}
+FOUNDATION = {"columns", "exceptions", "run_dir", "modes", "_atomic", "_json", "_params"}
 _DOWN = {
     "foundation": set(),
     "data": {"foundation"},

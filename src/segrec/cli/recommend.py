@@ -1,4 +1,5 @@
-"""``segrec recommend``: show one customer's recommendations from a trained model directory."""
+"""``segrec recommend``: show one customer's recommendations from any bundle the API serves (a hybrid, or
+ALS trained on Spark), asking the model's capability flags what it can answer."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from ..bundle import load_bundle
 from ..columns import Columns
 from ..exceptions import InputError
 from ..modes import DISCOVER, ModeChoice
-from ..recommend.hybrid import HybridRecommender
 from ._bundle import resolve_bundle
 from ._errors import user_errors
 
@@ -35,13 +35,17 @@ def recommend(
     with user_errors():
         if k < 1:
             raise InputError(f"k must be >= 1, got {k}")
-        model = load_bundle(resolve_bundle(model_dir), expected=HybridRecommender).recommender
-        assert isinstance(model, HybridRecommender)
+        model = load_bundle(resolve_bundle(model_dir)).recommender
         known = model.dataset_.user_index([user])[0] >= 0
         if known:
             frame = model.recommend([user], k, filter_seen=mode == DISCOVER).drop(columns=Columns.User)
-        else:
+        elif model.recommends_cold_users:
             frame = model.recommend_cold(k=k)
+        else:
+            raise InputError(f"unknown customer {user!r}: this bundle's model ({type(model).__name__}) has no "
+                             "cold start; serve a hybrid bundle (`segrec train`) to answer new customers")
+        # a model without product names or reasons (ALS from Spark) leaves those cells empty
+        frame = frame.assign(**{c: "" for c in (Columns.ItemName, Columns.Reason) if c not in frame.columns})
         if as_json:
             typer.echo(json.dumps({"user_id": user, "known": bool(known), "mode": mode.value,
                                    "recommendations": frame.to_dict(orient="records")}, indent=2))

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
+from .._params import Rule, check_params
 from ..columns import Columns
 from ..exceptions import InputError, NotFittedError
 from ..features.interactions import Dataset
@@ -39,10 +40,31 @@ DEFAULT_CHUNK = 1024
 
 
 class Recommender(BaseEstimator, ABC):
-    """Base class of segrec's recommenders (scikit-learn parameter handling, template methods)."""
+    """Base class of segrec's recommenders (scikit-learn parameter handling, template methods).
+
+    Subclasses declare their parameter rules as data (``_parameter_rules``: name -> rule of
+    :mod:`segrec._params`), checked by :meth:`fit` before any work. What a model can do beyond the three calls
+    is a capability flag, read by the API and the CLI instead of probing for methods:
+
+    - ``recommends_cold_users``: ``recommend_cold(k=...)`` answers a customer the model has never seen;
+    - ``finds_similar_products``: ``similar_products(product_id, k)`` ("customers also liked").
+
+    The flags follow from the methods a class defines (set once, when the class is created), so a model cannot
+    claim a capability it lacks.
+    """
+
+    _parameter_rules: ClassVar[Mapping[str, Rule]] = {}
+    recommends_cold_users: ClassVar[bool] = False
+    finds_similar_products: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.recommends_cold_users = callable(getattr(cls, "recommend_cold", None))
+        cls.finds_similar_products = callable(getattr(cls, "similar_products", None))
 
     def fit(self, dataset: Dataset) -> Self:
-        """Learn from ``dataset``; returns ``self``."""
+        """Check the parameters, learn from ``dataset``; returns ``self``."""
+        check_params(self.get_params(deep=False), self._parameter_rules, type(self).__name__)
         if not isinstance(dataset, Dataset):
             raise InputError(f"{type(self).__name__}.fit expects a segrec Dataset, got {type(dataset).__name__}")
         self._fit(dataset)

@@ -21,7 +21,7 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from ..exceptions import InputError
+from .._params import Rule, is_int, is_real
 from ..features.interactions import Dataset
 from ._state import ArrayStateMixin
 from .base import Recommender
@@ -70,12 +70,12 @@ class SegmentPopularityRecommender(ArrayStateMixin, Recommender):
 
     _state_arrays: ClassVar[tuple[str, ...]] = ("popularity_", "segment_popularity_", "user_segment_")
 
+    _parameter_rules: ClassVar[dict[str, Rule]] = {"min_segment_users": is_int(1)}
+
     def __init__(self, *, min_segment_users: int = 20) -> None:
         self.min_segment_users = min_segment_users
 
     def _fit(self, dataset: Dataset) -> None:
-        if self.min_segment_users < 1:
-            raise InputError(f"min_segment_users must be >= 1, got {self.min_segment_users}")
         self.popularity_ = _share_of_buyers(_binary(dataset))
         self.segment_popularity_, self.user_segment_ = segment_popularity(dataset, min_segment_users=self.min_segment_users)
 
@@ -98,6 +98,8 @@ class BuyAgainRecommender(Recommender):
     Meant for "buy again" mode: with bought products filtered out it is plain popularity.
     """
 
+    _parameter_rules: ClassVar[dict[str, Rule]] = {"half_life_days": is_real(0, closed="neither")}
+
     def __init__(self, *, half_life_days: float = HALF_LIFE_DAYS) -> None:
         self.half_life_days = half_life_days
 
@@ -108,8 +110,6 @@ class BuyAgainRecommender(Recommender):
         return self
 
     def _fit(self, dataset: Dataset) -> None:
-        if not self.half_life_days > 0:
-            raise InputError(f"half_life_days must be > 0, got {self.half_life_days}")
         self.popularity_ = _share_of_buyers(_binary(dataset))
         self.weights_ = dataset.purchases.astype(np.float32).tocsr()
 
@@ -203,12 +203,12 @@ class EASERecommender(ArrayStateMixin, Recommender):
 
     _state_arrays: ClassVar[tuple[str, ...]] = ("item_weights_",)
 
+    _parameter_rules: ClassVar[dict[str, Rule]] = {"regularization": is_real(0, closed="neither")}
+
     def __init__(self, *, regularization: float = 300.0) -> None:
         self.regularization = regularization
 
     def _fit(self, dataset: Dataset) -> None:
-        if not self.regularization > 0:
-            raise InputError(f"regularization must be > 0, got {self.regularization}")
         x = _binary(dataset)
         gram = (x.T @ x).toarray().astype(np.float32)
         gram[np.diag_indices_from(gram)] += np.float32(self.regularization)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from copy import deepcopy
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from lightfm import LightFM
 from sklearn.preprocessing import normalize
 
+from .._params import Rule, is_int
 from ..columns import Columns
 from ..exceptions import InputError
 from ..features.interactions import Dataset
@@ -91,6 +92,8 @@ class LightFMRecommender(FactorScoring, Recommender):
         hybrid in 18-26 s so (depending on the machine's load), against 17.7-24.1 s with two threads before.
     """
 
+    _parameter_rules: ClassVar[dict[str, Rule]] = {"epochs": is_int(1), "no_components": is_int(1)}
+
     def __init__(
         self,
         *,
@@ -139,8 +142,6 @@ class LightFMRecommender(FactorScoring, Recommender):
         )
 
     def _fit(self, dataset: Dataset) -> None:
-        if self.epochs < 1 or self.no_components < 1:
-            raise InputError("LightFMRecommender needs epochs >= 1 and no_components >= 1")
         self.user_encoder_ = user_encoder().fit(dataset.user_attributes) if self.use_user_features else None
         self.item_encoder_ = item_encoder().fit(dataset.catalogue) if self.use_item_features else None
         if self.item_encoder_ is not None and Columns.Category not in self.item_encoder_.levels_:

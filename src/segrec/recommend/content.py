@@ -18,7 +18,7 @@ the normalised sum of the history's TF-IDF rows) and a profile over all words ad
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -26,8 +26,9 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from .._params import Rule, is_int, is_real
 from ..columns import Columns
-from ..exceptions import InputError, UnknownProductError
+from ..exceptions import UnknownProductError
 from ..features.interactions import Dataset
 from ._neighbours import top_k_neighbours
 from .base import Recommender
@@ -71,6 +72,9 @@ class ContentRecommender(Recommender):
         (:meth:`profile_scores`).
     """
 
+    _parameter_rules: ClassVar[dict[str, Rule]] = {"k_neighbours": is_int(1),
+                                                   "profile_min_df": is_real(0, 1, closed="right")}
+
     def __init__(
         self,
         *,
@@ -99,10 +103,6 @@ class ContentRecommender(Recommender):
         return vecs
 
     def _fit(self, dataset: Dataset) -> None:
-        if self.k_neighbours < 1:
-            raise InputError(f"k_neighbours must be >= 1, got {self.k_neighbours}")
-        if not 0.0 < self.profile_min_df <= 1.0:
-            raise InputError(f"profile_min_df must lie in (0, 1], got {self.profile_min_df}")
         texts = product_text(dataset.catalogue).tolist()  # aligned to the dataset's item index
         self.vectorisers_ = []
         for vec in self._vectorisers():

@@ -18,8 +18,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Sequence
-from numbers import Integral, Real
+from collections.abc import Sequence
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from sklearn.metrics import pairwise_distances_argmin
 from threadpoolctl import threadpool_limits
 
 from .._atomic import atomic_path, atomic_write_text
+from .._params import Rule, check_params, is_int, optional
 from ..columns import Columns
 from ..exceptions import BundleError, InputError, NotFittedError
 
@@ -51,29 +52,18 @@ def threads_for(n_rows: int) -> contextlib.AbstractContextManager[object]:
     return threadpool_limits(1) if n_rows < SMALL_DATA_ROWS else contextlib.nullcontext()
 
 
-def _check(params: dict[str, object], rules: dict[str, Callable[[object], bool]], owner: str) -> None:
-    """Validate parameters against constraints declared as data; raise InputError naming the fix."""
-    for name, ok in rules.items():
-        if not ok(params[name]):
-            raise InputError(f"{owner}: invalid {name}={params[name]!r}; see help({owner}) for allowed values")
-
-
-def _is_int(lo: int) -> Callable[[object], bool]:
-    return lambda v: isinstance(v, Integral) and not isinstance(v, bool) and v >= lo
-
-
-_PREPROCESS_RULES: dict[str, Callable[[object], bool]] = {
+_PREPROCESS_RULES: dict[str, Rule] = {
     "features": lambda v: v is None or (not isinstance(v, str) and len(v) > 0 and all(isinstance(f, str) for f in v)),
     "log_features": lambda v: v == "auto" or (not isinstance(v, str) and all(isinstance(f, str) for f in v)),
     "cap_quantiles": lambda v: v is None or (len(v) == 2 and all(isinstance(q, Real) for q in v)
                                             and 0 <= v[0] < v[1] <= 1),
 }
-_SEGMENTER_RULES: dict[str, Callable[[object], bool]] = {
+_SEGMENTER_RULES: dict[str, Rule] = {
     **_PREPROCESS_RULES,
-    "n_clusters": _is_int(1),
-    "n_init": _is_int(1),
-    "max_iter": _is_int(1),
-    "random_state": lambda v: v is None or _is_int(0)(v),
+    "n_clusters": is_int(1),
+    "n_init": is_int(1),
+    "max_iter": is_int(1),
+    "random_state": optional(is_int(0)),
 }
 
 
@@ -92,7 +82,7 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: object = None) -> FeaturePreprocessor:
         """Learn the fill values, caps and scaling from the training customers."""
-        _check(self.get_params(), _PREPROCESS_RULES, type(self).__name__)
+        check_params(self.get_params(), _PREPROCESS_RULES, type(self).__name__)
         wanted = DEFAULT_FEATURES if self.features is None else tuple(self.features)
         present = [f for f in wanted if f in X.columns]
         absent = [f for f in wanted if f not in X.columns]
@@ -174,7 +164,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: object = None) -> Segmenter:
         """Fit preprocessing and K-Means; relabel segments by descending revenue."""
-        _check(self.get_params(), _SEGMENTER_RULES, type(self).__name__)
+        check_params(self.get_params(), _SEGMENTER_RULES, type(self).__name__)
         if len(X) < self.n_clusters:
             raise InputError(f"Segmenter: {len(X)} customers cannot form n_clusters={self.n_clusters} segments")
         self.preprocessor_ = FeaturePreprocessor(
