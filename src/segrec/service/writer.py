@@ -60,13 +60,18 @@ class GroupWriter:
         self._start = threading.Lock()
         self.batches = 0  # appends made (tests and /metrics read how much grouping happened)
 
-    def write(self, events: list[dict[str, Any]], timeout: float = 60.0) -> Written:
-        """Check and store ``events`` (API field names) as one request; raises :class:`StoreUnavailable`."""
+    def submit(self, events: list[dict[str, Any]]) -> Future:
+        """Queue ``events`` (API field names) as one request; the future gives its :class:`Written` (or raises
+        :class:`StoreUnavailable`). The API awaits it on the event loop, so no thread waits for the writer."""
         self._ensure_started()
         request = _Request(events, Future())
         self._queue.put(request)
+        return request.done
+
+    def write(self, events: list[dict[str, Any]], timeout: float = 60.0) -> Written:
+        """:meth:`submit` and wait."""
         try:
-            return request.done.result(timeout)
+            return self.submit(events).result(timeout)
         except TimeoutError as exc:  # its fate is unknown: the client retries with the same event ids
             raise StoreUnavailable(f"the event store did not answer within {timeout:g} s; retry") from exc
 

@@ -9,6 +9,7 @@ them) and counted in ``/metrics``.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -30,6 +31,7 @@ from ..schemas import (
 
 C = Columns
 router = APIRouter(prefix="/v1", tags=["events"], responses=error_responses(503))
+WRITE_TIMEOUT = 60.0  # seconds a POST waits for its batch to be stored
 
 _EXAMPLE_422 = {"detail": [{"type": "negative_price", "loc": ["body", "events", 1, "price"],
                             "msg": "event 1: negative_price", "input": -3.0}]}
@@ -38,7 +40,7 @@ _EXAMPLE_422 = {"detail": [{"type": "negative_price", "loc": ["body", "events", 
 @router.post("/events", responses={**error_responses(400, 413),
                                    422: {"description": "bad events: one entry per refused row, nothing stored",
                                          "content": {"application/json": {"example": _EXAMPLE_422}}}})
-def post_events(request: Request, feed: FeedDep, batch: EventBatch) -> EventsAccepted:
+async def post_events(request: Request, feed: FeedDep, batch: EventBatch) -> EventsAccepted:
     """Store up to 1,000 events (``purchase``, ``view`` or ``cart``) in one transaction.
 
     Answered after the commit: an acknowledged event survives a crash. An event whose ``event_id`` is already
@@ -49,7 +51,12 @@ def post_events(request: Request, feed: FeedDep, batch: EventBatch) -> EventsAcc
         raise HTTPException(413, f"{len(batch.events):,} events in one request; at most {MAX_EVENTS:,} are accepted")
     metrics = request.app.state.metrics
     try:  # checked and stored together with the requests that arrive meanwhile (service/writer.py)
-        written = feed.writer.write([e.model_dump() for e in batch.events])
+        written = await asyncio.wait_for(asyncio.wrap_future(feed.writer.submit([e.model_dump() for e in batch.events])),
+                                         WRITE_TIMEOUT)
+    except TimeoutError as exc:  # its fate is unknown: the client retries with the same event ids
+        metrics.event_store_errors.inc()
+        raise HTTPException(503, f"the event store did not answer within {WRITE_TIMEOUT:g} s; retry",
+                            headers={"Retry-After": "1"}) from exc
     except StoreUnavailable as exc:
         metrics.event_store_errors.inc()
         raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
