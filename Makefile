@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/segmentation.py --threads 1
 	$(BIN)/python benchmarks/scoring.py
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/fit_time.py
 	$(BIN)/python benchmarks/api_load.py
 	$(BIN)/python benchmarks/summary.py --since $$(( $$(date +%s) - $$(cat $(VENV)/.bench-start) + 5 ))
 
