@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
+from ..modes import Mode
+
 #: Hard upper limits declared in the schema; settings may only lower them.
 MAX_K = 100
 MAX_BATCH = 1000
@@ -34,7 +36,6 @@ def _json_number(value: Any) -> Any:
 Integer = Annotated[int, BeforeValidator(_json_number), Strict(False)]
 #: Constraints first: a BeforeValidator in front of them would hide them from the OpenAPI schema in a union.
 SegmentId = Annotated[int, Field(ge=0, le=1000), BeforeValidator(_json_number), Strict(False)]
-Mode = Literal["discover", "buy-again"]
 UserId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 ProductId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 Money = Annotated[float, Field(ge=0, le=1e12)]

@@ -27,6 +27,7 @@ from ..columns import Columns
 from ..events import EventStore
 from ..events.store import PAGE
 from ..exceptions import BundleError, SegrecError
+from ..modes import MODES
 from ..recommend.foldin import FoldIn
 from ..recommend.hybrid import HybridRecommender
 from .cache import TopK
@@ -72,8 +73,8 @@ class Served:
         manifest, written by ``segrec train --events``; 0 otherwise) are loaded for the fold-in."""
         dataset, model = bundle.dataset, bundle.recommender
         top = {mode: TopK.build(model, precompute_k, filter_seen=mode == "discover")
-               for mode in ("discover", "buy-again")} if precompute_k > 0 else {}
-        cold = cold_items(model, None, None, cold_k) if hasattr(model, "recommend_cold") else []
+               for mode in MODES} if precompute_k > 0 else {}
+        cold = cold_items(model, None, None, cold_k) if model.recommends_cold_users else []
         item_ids = [str(i) for i in dataset.items.external_ids]
         item_names = [str(n) for n in dataset.catalogue[Columns.ItemName]]
         segment_of: dict[str, int] = {}

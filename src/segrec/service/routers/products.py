@@ -31,7 +31,7 @@ def similar_products(
     """The ``k`` products most similar to ``product_id``; 404 if the catalogue does not have it."""
     check_limit(k, settings.max_k, ("query", "k"))
     model = served.bundle.recommender
-    if not hasattr(model, "similar_products"):
+    if not model.finds_similar_products:
         raise NotAvailable(f"this bundle's model ({type(model).__name__}) does not find similar products; "
                            "serve a bundle of the hybrid or content model")
     allowed = allowed_items(served, rules, unavailable)

@@ -85,7 +85,7 @@ def batch_recommendations(
         return RecommendationsResponse(results=batch_answers(served, request.user_ids, request.k, request.mode,
                                                              allowed))
     model = served.bundle.recommender
-    if not hasattr(model, "recommend_cold"):
+    if not model.recommends_cold_users:
         raise NotAvailable(f"this bundle's model ({type(model).__name__}) has no cold start "
                            "for new customers; serve a bundle of the hybrid model")
     attributes = request.customer.model_dump(exclude_none=True) if request.customer else {}
