@@ -204,9 +204,8 @@ def test_run_directory_names_are_written_once() -> None:
 
 
 def test_mode_names_are_written_once() -> None:
-    """The mode names live in :mod:`segrec.modes`. The API's copies (``service/schemas.py``'s ``Mode`` and a
-    tuple in ``service/state.py``) are the service owner's to replace; until then they must agree."""
+    """The mode names live in :mod:`segrec.modes`; the API's ``Mode`` is that one."""
     from segrec.service import schemas
 
     assert get_args(schemas.Mode) == MODES
-    assert _literal_uses({"buy-again"}, ("modes.py", "service/")) == []
+    assert _literal_uses({"buy-again"}, ("modes.py",)) == []
