@@ -251,7 +251,7 @@ def test_auto_validation_falls_back_to_a_random_hold_out_when_dates_say_nothing(
     assert dated.tuning_["validation"]["protocol"] == "temporal"
     asked = fast_hybrid(validation="last-n").fit(Dataset.from_events(events), events=events)
     assert asked.tuning_["validation"]["protocol"] == "last-n"
-    with pytest.raises(InputError, match="validation must be one of"):
+    with pytest.raises(InputError, match="invalid validation='future'"):
         fast_hybrid(validation="future").fit(Dataset.from_events(events), events=events)
 
 

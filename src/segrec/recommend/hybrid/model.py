@@ -24,13 +24,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import clone
 
+from ..._params import Rule, check_params, is_int, is_real, one_of, optional
 from ...columns import Columns
 from ...exceptions import InputError
 from ...features.interactions import Dataset
@@ -121,6 +122,18 @@ class HybridRecommender(Recommender):
     is the validation table: the slice, each signal alone, the blend, the ranker and the choice.
     """
 
+    _parameter_rules: ClassVar[dict[str, Rule]] = {
+        "pool_size": is_int(1), "ease_lambda": optional(is_real(0, closed="neither")), "ease_max_items": is_int(1),
+        "ease_keep": is_int(1), **{name: is_real() for name in (
+            "w_cf", "w_item", "w_content", "w_trend", "w_popularity", "w_segment", "w_category", "w_peers",
+            "w_profile", "w_repeat", "w_again")},
+        "trend_days": is_real(0, closed="neither"), "repeat_half_life_days": is_real(0, closed="neither"),
+        "tune": one_of(True, False), "rank": one_of(True, False), "validation": one_of(*VALIDATIONS),
+        "validation_fraction": is_real(0, 0.5, closed="right"), "tune_users": is_int(1), "refit_epochs": is_int(0),
+        "mmr_lambda": is_real(0, 1, closed="right"), "random_state": optional(is_int(0)),
+        "num_threads": optional(is_int(1)),
+    }
+
     def __init__(
         self,
         *,
@@ -188,26 +201,17 @@ class HybridRecommender(Recommender):
     def fit(self, dataset: Dataset, *, events: pd.DataFrame | None = None) -> Self:
         """Learn from ``dataset``; with the training ``events`` the validation slice is cut per purchase line and
         the buy-again signal weighs each line by its age (see :mod:`.validation`)."""
+        if events is None:
+            return super().fit(dataset)  # the parameter rules, then _fit
+        check_params(self.get_params(deep=False), self._parameter_rules, type(self).__name__)
         if not isinstance(dataset, Dataset):
             raise InputError(f"{type(self).__name__}.fit expects a segrec Dataset, got {type(dataset).__name__}")
-        self._check_params()
         self._fit_all(dataset, events)
         self.dataset_ = dataset
         return self
 
     def _fit(self, dataset: Dataset) -> None:  # the template method, for callers without events
-        self._check_params()
         self._fit_all(dataset, None)
-
-    def _check_params(self) -> None:
-        if not 0.0 < self.mmr_lambda <= 1.0:
-            raise InputError(f"mmr_lambda must lie in (0, 1], got {self.mmr_lambda}")
-        if self.pool_size < 1:
-            raise InputError(f"pool_size must be >= 1, got {self.pool_size}")
-        if not 0.0 < self.validation_fraction <= 0.5:
-            raise InputError(f"validation_fraction must lie in (0, 0.5], got {self.validation_fraction}")
-        if self.validation not in VALIDATIONS:
-            raise InputError(f"validation must be one of {', '.join(VALIDATIONS)}, got {self.validation!r}")
 
     def _fit_all(self, dataset: Dataset, events: pd.DataFrame | None) -> None:
         given = {"cf": self.w_cf, "item": self.w_item, "content": self.w_content, "trend": self.w_trend,
