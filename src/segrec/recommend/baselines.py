@@ -21,7 +21,7 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from .._params import Rule, is_int, is_real
+from .._params import Rule, is_int, is_real, optional
 from ..features.interactions import Dataset
 from ._state import ArrayStateMixin
 from .base import Recommender
@@ -171,6 +171,10 @@ class ALSRecommender(_FactorRecommender):
 
     BLAS is held to one thread during the fit: implicit runs its own threads and warns when OpenBLAS does too.
     """
+
+    _parameter_rules: ClassVar[dict[str, Rule]] = {
+        "factors": is_int(1), "regularization": is_real(0), "alpha": is_real(0, closed="neither"),
+        "iterations": is_int(1), "random_state": optional(is_int(0)), "num_threads": is_int(0)}
 
     def __init__(self, *, factors: int = 64, regularization: float = 0.05, alpha: float = 1.0, iterations: int = 15,
                  random_state: int = 42, num_threads: int = 0) -> None:
