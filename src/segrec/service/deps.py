@@ -11,10 +11,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import StringConstraints
 
 from .live import EventsFeed
-from .schemas import MAX_ID_LENGTH, MAX_RULE_VALUES, Rules
+from .schemas import RuleQuery, Rules
 from .settings import Settings
 from .state import BundleHolder, Served
 
@@ -31,10 +30,7 @@ async def get_holder(request: Request) -> BundleHolder:
 
 async def get_served(request: Request) -> Served:
     """The bundle this request is served from, taken once: a reload mid-request does not affect it."""
-    served = request.app.state.holder.current
-    if served is None:
-        raise HTTPException(503, "no bundle loaded yet")
-    return served
+    return serving(request)[0]
 
 
 async def get_feed(request: Request) -> EventsFeed:
@@ -50,23 +46,19 @@ async def get_unavailable(request: Request) -> frozenset[str]:
     return feed.unavailable if feed is not None else frozenset()
 
 
-_IDS = "repeat the parameter for several values"
-_Value = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
-_Values = Annotated[list[_Value] | None, Query(max_length=MAX_RULE_VALUES)]
-
-
-async def get_rules(
-    exclude: Annotated[_Values, Query(description=f"product ids never to recommend; {_IDS}")] = None,
-    categories: Annotated[_Values, Query(description=f"only products of these categories; {_IDS}")] = None,
-    exclude_categories: Annotated[_Values, Query(description=f"no product of these categories; {_IDS}")] = None,
-    min_price: Annotated[float | None, Query(ge=0, le=1e12, description="only products at or above this price")] = None,
-    max_price: Annotated[float | None, Query(ge=0, le=1e12, description="only products at or below this price")] = None,
-) -> Rules | None:
+async def get_rules(query: Annotated[RuleQuery, Query()]) -> Rules | None:
     """The business rules given as query parameters (None when there are none: the fast path)."""
-    if exclude is None and categories is None and exclude_categories is None and min_price is None and max_price is None:
-        return None
-    return Rules.model_construct(exclude=exclude, categories=categories, exclude_categories=exclude_categories,
-                                 min_price=min_price, max_price=max_price)
+    return query.rules()
+
+
+def serving(request: Request) -> tuple[Served, Settings, frozenset[str]]:
+    """What :func:`get_served`, :func:`get_settings` and :func:`get_unavailable` give, read in one call: the
+    hottest endpoint reads them so, as each dependency costs FastAPI a resolution per request."""
+    served = request.app.state.holder.current
+    if served is None:
+        raise HTTPException(503, "no bundle loaded yet")
+    feed = request.app.state.feed
+    return served, request.app.state.settings, feed.unavailable if feed is not None else frozenset()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

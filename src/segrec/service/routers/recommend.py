@@ -15,22 +15,22 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from ...columns import Columns
 from ...recommend._topk import top_k
 from ...recommend.base import mask_seen
 from ...recommend.foldin import NewPurchase, cold_ranking
-from ..deps import BundleDep, RulesDep, SettingsDep, UnavailableDep
+from ..deps import BundleDep, SettingsDep, UnavailableDep, serving
 from ..errors import NotAvailable, check_limit
 from ..live import UserDelta, allowed_items, filtered
 from ..schemas import (
     MAX_ID_LENGTH,
-    MAX_K,
     BatchRecommendationRequest,
     ColdStartRequest,
     Mode,
+    RecommendationQuery,
     RecommendationsResponse,
     RecommendedItem,
     UserRecommendations,
@@ -46,20 +46,18 @@ router = APIRouter(prefix="/v1", tags=["recommendations"], responses=error_respo
 
 @router.get("/users/{user_id}/recommendations")
 async def user_recommendations(
-    served: BundleDep,
-    settings: SettingsDep,
-    unavailable: UnavailableDep,
-    rules: RulesDep,
+    request: Request,
     user_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
-    k: Annotated[int, Query(ge=1, le=MAX_K, description="number of products")] = 10,
-    mode: Mode = "discover",
+    query: Annotated[RecommendationQuery, Query()],
 ) -> UserRecommendations:
     """Top-k products for one customer: ``discover`` hides what they bought, ``buy-again`` does not.
 
     Events posted to ``/v1/events`` count at once; the business rules (query parameters, and the availability
     list) apply, and the answer still holds ``k`` products whenever ``k`` pass them."""
+    served, settings, unavailable = serving(request)
+    k, mode = query.k, query.mode
     check_limit(k, settings.max_k, ("query", "k"))
-    allowed = allowed_items(served, rules, unavailable)
+    allowed = allowed_items(served, query.rules(), unavailable)
     answer = quick_answer(served, user_id, k, mode, allowed)
     if answer is None:
         answer = await run_in_threadpool(full_answer, served, user_id, k, mode, allowed)
