@@ -145,3 +145,18 @@ def test_a_large_batch_is_checked_as_its_rows_are_alone() -> None:
     checked, problems = check_events([base[n] for n in which], now=now)
     assert checked == [e for n in which for e in alone[n][0]]
     assert [(p.reason, p.field) for p in problems] == [(p.reason, p.field) for n in which for p in alone[n][1]]
+
+
+def test_a_request_given_up_before_its_batch_is_not_stored(store: GatedStore) -> None:
+    """The API stops waiting after a timeout (its future is cancelled): that request is left out, the writer
+    goes on with the others."""
+    writer = GroupWriter(store, after_commit=lambda: None)
+    first = writer.submit([_event("u0", "p0", "first")])
+    assert store.entered.wait(10)
+    given_up = writer.submit([_event("u1", "p1", "gone")])
+    kept = writer.submit([_event("u2", "p1", "kept")])
+    assert given_up.cancel()
+    store.gate.set()
+    assert first.result(10).inserted == 1 and kept.result(10).inserted == 1
+    assert sorted(e[C.EventId] for e in store.inner.changes(0).events) == ["first", "kept"]
+    writer.stop()

@@ -107,6 +107,10 @@ class GroupWriter:
                 return
 
     def _write(self, batch: list[_Request]) -> None:
+        # a request whose caller gave up (cancelled its future) is dropped; the others can no longer be cancelled
+        batch = [request for request in batch if request.done.set_running_or_notify_cancel()]
+        if not batch:
+            return
         try:
             outcomes = self._check(batch)
             good = [(request, outcome) for request, outcome in zip(batch, outcomes, strict=True)
