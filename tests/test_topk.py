@@ -11,21 +11,21 @@ from hypothesis import strategies as st
 
 from segrec.columns import Columns as C
 from segrec.features.interactions import Dataset, IdMap
-from segrec.recommend._topk import _group_size, top_k, top_k_of_product
+from segrec.recommend._topk import _group_size, _top_k_partition, top_k, top_k_of_product
 from segrec.recommend.base import Recommender
 from segrec.recommend.baselines import ALSRecommender
 
 
 def _reference(left: np.ndarray, right: np.ndarray, k: int, exclude: sp.csr_matrix | None,
                chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """The previous path: a chunk's full product, bought items set to -inf, then top_k."""
+    """The previous path: a chunk's full product, bought items set to -inf, then a partition of every row."""
     parts = []
     for start in range(0, len(left), chunk):
         scores = np.array(left[start : start + chunk] @ right.T, dtype=np.float32, copy=True)
         if exclude is not None:
             seen = exclude[start : start + chunk].tocoo()
             scores[seen.row, seen.col] = -np.inf
-        parts.append(top_k(scores, k))
+        parts.append(_top_k_partition(scores, k))
     return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
 
 
@@ -78,6 +78,37 @@ def test_ties_masks_and_odd_values_match_top_k(seed: int, levels: int, k: int, d
     with np.errstate(invalid="ignore"):
         got = top_k_of_product(left, right, k, exclude=exclude, block_rows=16)
         want = _reference(left, right, k, exclude, chunk=16)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    levels=st.integers(1, 6),
+    k=st.integers(1, 12),
+    width=st.integers(1, 3),
+    special=st.sampled_from(["none", "nan", "inf", "-inf", "-0", "float64"]),
+)
+def test_top_k_of_wide_rows_is_the_partition_of_every_row(seed: int, levels: int, k: int, width: int,
+                                                          special: str) -> None:
+    """top_k takes the group-maxima path on wide float32 rows (a padded copy unless the width fits the groups):
+    the same indices and values as partitioning every row, ties at the k-th place, NaN, inf and -0.0 included
+    (float64 rows are partitioned)."""
+    rng = np.random.default_rng(seed)
+    n_cols = 64 * (k + 1) * width + int(rng.integers(0, 13))
+    scores = rng.integers(-levels, levels + 1, (30, n_cols)).astype(np.float32)
+    if special == "nan":
+        scores[rng.random(scores.shape) < 0.01] = np.nan
+    elif special == "inf":
+        scores[rng.random(scores.shape) < 0.01] = np.inf
+    elif special == "-inf":
+        scores[rng.random(scores.shape) < 0.5] = -np.inf
+    elif special == "-0":
+        scores[scores == 0] = -0.0
+    elif special == "float64":
+        scores = scores.astype(np.float64) / 3
+    got, want = top_k(scores, k), _top_k_partition(scores, k)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
 
