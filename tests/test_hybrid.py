@@ -266,3 +266,9 @@ def test_spd_inverse_equals_the_general_inverse() -> None:
     singular = np.zeros((3, 3), np.float32)  # not positive definite: falls back to numpy (which raises)
     with pytest.raises(np.linalg.LinAlgError):
         spd_inverse(singular)
+
+
+def test_recommend_refuses_k_below_one(model: HybridRecommender, dataset: Dataset) -> None:
+    """The explained recommend() ranks through its own chunk loop: it refuses k < 1 as recommend_idx does."""
+    with pytest.raises(InputError, match="k must be >= 1"):
+        model.recommend(dataset.users.external_ids[:3], k=0)

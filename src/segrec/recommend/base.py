@@ -109,16 +109,25 @@ class Recommender(BaseEstimator, ABC):
         (None: every core); models' ``_recommend_chunk`` must only read shared state."""
         self.check_fitted()
         user_idx = self._valid_idx(user_idx)
+        return self._ranked(user_idx, k, lambda chunk: self._recommend_chunk(chunk, k, filter_seen),
+                            (np.int64, np.float32), chunk_size, n_jobs)
+
+    @staticmethod
+    def _ranked(user_idx: np.ndarray, k: int, rank: Callable[[np.ndarray], tuple[np.ndarray, ...]],
+                dtypes: tuple[type, ...], chunk_size: int = DEFAULT_CHUNK,
+                n_jobs: int | None = None) -> tuple[np.ndarray, ...]:
+        """``rank`` applied to chunks of ``user_idx`` (see :func:`map_chunks`); its (chunk x ``k``) outputs, of
+        ``dtypes``, stacked for every user."""
         if k < 1:
             raise InputError(f"k must be >= 1, got {k}")
-        items = np.empty((len(user_idx), k), np.int64)
-        scores = np.empty((len(user_idx), k), np.float32)
+        out = tuple(np.empty((len(user_idx), k), dtype) for dtype in dtypes)
 
         def run(rows: slice) -> None:
-            items[rows], scores[rows] = self._recommend_chunk(user_idx[rows], k, filter_seen)
+            for block, part in zip(out, rank(user_idx[rows]), strict=True):
+                block[rows] = part
 
         map_chunks(len(user_idx), chunk_size, n_jobs, run)
-        return items, scores
+        return out
 
     def _recommend_chunk(self, user_idx: np.ndarray, k: int, filter_seen: bool) -> tuple[np.ndarray, np.ndarray]:
         """Default ranking: full scores, seen items masked, top-k. Re-rankers override this."""

@@ -227,8 +227,7 @@ class FoldIn:
         """The hybrid's reason rule (:func:`~segrec.recommend.hybrid.explain.reason`) on these histories."""
         names = self.item_names
         towards = self.neighbours_to
-        wins = content_wins(self.model.weights_, z, np.broadcast_to(np.arange(len(items))[:, None], items.shape),
-                            np.maximum(items, 0))
+        wins = content_wins(self.model.weights_, z, items)
         out = []
         for row in range(len(h)):
             user = int(h.user_idx[row])

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ...columns import Columns
-from .signals import raw_signals, segment_of, standardise
+from .signals import segment_of
 
 if TYPE_CHECKING:
     from .model import HybridRecommender
@@ -27,13 +27,15 @@ REASON_POPULAR = "popular right now"
 EXPLAIN_SIGNALS = ("cf", "item", "content", "profile")
 
 
-def content_wins(weights: Mapping[str, float], z: Mapping[str, np.ndarray], rows: np.ndarray,
-                 items: np.ndarray) -> np.ndarray:
+def content_wins(weights: Mapping[str, float], z: Mapping[str, np.ndarray], items: np.ndarray) -> np.ndarray:
     """Whether the content terms (similar products, word profile) outweigh the collaborative ones (LightFM,
-    EASE) in the discover blend, for the (row, item) cells of the z-scored blocks ``z``; a signal without
-    weight adds nothing (its block may be absent)."""
+    EASE) in the discover blend, for each listed item: ``items`` (users x k, -1 padding) ranks the users whose
+    z-scored blocks are the rows of ``z``. A signal without weight adds nothing (its block may be absent)."""
+    rows = np.broadcast_to(np.arange(len(items))[:, None], items.shape)
+    cells = np.maximum(items, 0)
+
     def term(name: str) -> np.ndarray | float:
-        return weights[name] * z[name][rows, items] if weights.get(name) else 0.0
+        return weights[name] * z[name][rows, cells] if weights.get(name) else 0.0
 
     return np.asarray((term("content") + term("profile")) > (term("cf") + term("item")))
 
@@ -50,16 +52,10 @@ def reason(bought: bool, wins: bool, source: str | None, segment: str | None, fa
     return REASON_PEERS
 
 
-def reasons(model: HybridRecommender, user_idx: np.ndarray, item_idx: np.ndarray,
-            wins: np.ndarray | None = None) -> list[str]:
+def reasons(model: HybridRecommender, user_idx: np.ndarray, item_idx: np.ndarray, wins: np.ndarray) -> list[str]:
     """One reason per (user, item) row (:func:`reason`); ``wins``: :func:`content_wins` of each row, as the
-    ranking computed it (else the signals are recomputed per distinct user)."""
+    ranking computed it."""
     dataset = model.dataset_
-    if wins is None:
-        users, inverse = np.unique(user_idx, return_inverse=True)
-        names = [n for n in EXPLAIN_SIGNALS if model.weights_.get(n)]
-        z = {n: standardise(b) for n, b in raw_signals(model, dataset, users, names).items()}
-        wins = content_wins(model.weights_, z, inverse, item_idx)
     bought = np.asarray(dataset.purchases[user_idx, item_idx]).ravel() > 0
     source = closest_bought(model, user_idx, item_idx)
     segments = segment_of(dataset.user_attributes.iloc[user_idx])

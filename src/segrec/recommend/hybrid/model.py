@@ -37,7 +37,7 @@ from ...exceptions import InputError
 from ...features.interactions import Dataset
 from .._item_item import ease_weights
 from .._topk import top_k
-from ..base import DEFAULT_CHUNK, Recommender, map_chunks, mask_seen, recommendations_frame
+from ..base import Recommender, mask_seen, recommendations_frame
 from ..collaborative import LightFMRecommender
 from ..content import ContentRecommender
 from ..priors import HALF_LIFE_DAYS, recency_weights
@@ -400,8 +400,7 @@ class HybridRecommender(Recommender):
         missing = [n for n in EXPLAIN_SIGNALS if self.weights_.get(n) and n not in z]
         if missing:  # buy-again mode: the reasons compare the discover weights' signals
             z = {**z, **{n: standardise(b) for n, b in raw_signals(self, self.dataset_, user_idx, missing).items()}}
-        rows = np.broadcast_to(np.arange(len(items))[:, None], items.shape)
-        return items, scores, content_wins(self.weights_, z, rows, np.maximum(items, 0))
+        return items, scores, content_wins(self.weights_, z, items)
 
     # ---------------------------------------------------------------------------------------- explained
     def recommend(
@@ -415,14 +414,8 @@ class HybridRecommender(Recommender):
         """Top-k per user with names and reasons: (user_id, rank, product_id, product_name, score, reason);
         the reasons are :func:`.explain.reasons`'."""
         ids, idx = self._known_users(user_ids, on_unknown)
-        items = np.empty((len(idx), k), np.int64)
-        scores = np.empty((len(idx), k), np.float32)
-        wins = np.empty((len(idx), k), bool)
-
-        def run(rows: slice) -> None:
-            items[rows], scores[rows], wins[rows] = self._rank_chunk(idx[rows], k, filter_seen, explain=True)
-
-        map_chunks(len(idx), DEFAULT_CHUNK, None, run)
+        items, scores, wins = self._ranked(idx, k, lambda chunk: self._rank_chunk(chunk, k, filter_seen, explain=True),
+                                           (np.int64, np.float32, bool))
         frame = recommendations_frame(self.dataset_, ids, items, scores)
         listed = items >= 0
         item_idx = items[listed]
