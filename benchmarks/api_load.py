@@ -278,8 +278,7 @@ def load_test(args: argparse.Namespace, port: int, proc: subprocess.Popen, ids: 
         phases[phase] = stats
     posts: dict = {}
     get_latency = calibrate(port, ids, args, args.mixed_rate)
-    post_latency = run_wrk(port, ids, 3, args.post_connections, 1, args.k, rate=args.events_rate,
-                           post_products=products)["mean_ms"]
+    post_latency = calibrate(port, ids, args, args.events_rate, products)
     poster = threading.Thread(target=lambda: posts.update(run_wrk(
         port, ids, args.duration, args.post_connections, 1, args.k, rate=args.events_rate, post_products=products,
         latency_ms=post_latency)))
@@ -303,10 +302,12 @@ def load_test(args: argparse.Namespace, port: int, proc: subprocess.Popen, ids: 
     return phases
 
 
-def calibrate(port: int, ids: Path, args: argparse.Namespace, rate: float) -> float:
-    """Mean latency (ms) of a 3-s paced GET run at ``rate``: the phase after it subtracts it from the think time,
-    so the requests are offered at ``rate`` (what wrk2's constant-throughput mode does; plain wrk has no clock)."""
-    return run_wrk(port, ids, 3, args.connections, args.threads, args.k, rate=rate)["mean_ms"]
+def calibrate(port: int, ids: Path, args: argparse.Namespace, rate: float, post_products: Path | None = None) -> float:
+    """Mean latency (ms) of a 3-s paced run at ``rate`` (GETs, or event POSTs with ``post_products``, on their
+    phase's connections): the phase after it subtracts it from the think time, so the requests are offered at
+    ``rate`` (what wrk2's constant-throughput mode does; plain wrk has no clock)."""
+    connections, threads = (args.connections, args.threads) if post_products is None else (args.post_connections, 1)
+    return run_wrk(port, ids, 3, connections, threads, args.k, rate=rate, post_products=post_products)["mean_ms"]
 
 
 def soak_test(args: argparse.Namespace, port: int, proc: subprocess.Popen, ids: Path, token: str) -> dict:

@@ -42,6 +42,10 @@ async def get_feed(request: Request) -> EventsFeed:
 
 
 async def get_unavailable(request: Request) -> frozenset[str]:
+    return _unavailable(request)
+
+
+def _unavailable(request: Request) -> frozenset[str]:
     feed = request.app.state.feed
     return feed.unavailable if feed is not None else frozenset()
 
@@ -57,8 +61,7 @@ def serving(request: Request) -> tuple[Served, Settings, frozenset[str]]:
     served = request.app.state.holder.current
     if served is None:
         raise HTTPException(503, "no bundle loaded yet")
-    feed = request.app.state.feed
-    return served, request.app.state.settings, feed.unavailable if feed is not None else frozenset()
+    return served, request.app.state.settings, _unavailable(request)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
