@@ -23,6 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from process_helpers import stop_group
 from segrec.cli import app as cli
 from segrec.columns import Columns
 from segrec.events import open_store
@@ -103,13 +104,7 @@ def _server(bundle: Path, log: Path, workers: int = 1) -> Iterator[tuple[subproc
             time.sleep(0.2)
         yield proc, url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_group(proc)
 
 
 def _request(url: str, method: str = "GET", body: dict | None = None) -> tuple[int, dict]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from process_helpers import stop_group
 from segrec.columns import Columns
 from segrec.data.generate import generate_shop
 from spark_helpers import java_ok
@@ -43,18 +43,6 @@ def _free_port() -> int:
 def _master_state(ui_port: int) -> dict:
     with urllib.request.urlopen(f"http://{HOST}:{ui_port}/json/", timeout=5) as response:  # loopback only
         return json.loads(response.read())
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM the process group started for ``process`` (by its PID), SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +85,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         yield {"url": url, "ui": ui, "processes": processes}
     finally:
         for process in reversed(processes):
-            _stop(process)
+            stop_group(process)
 
 
 def test_segrec_run_on_a_standalone_cluster(cluster: dict, tmp_path: Path) -> None:
