@@ -7,7 +7,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from process_helpers import free_port
 from segrec.columns import Columns
 
 C = Columns
@@ -72,12 +72,6 @@ def _pg_bin() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _as_user() -> tuple[list[str], str | None]:
     """PostgreSQL refuses to run as root: run it as 'postgres' (else 'nobody') through runuser."""
     if os.geteuid() != 0:
@@ -103,7 +97,7 @@ def postgres_url() -> Iterator[str]:
     if bin_dir is None or not (bin_dir / "pg_ctl").exists():
         pytest.skip("no PostgreSQL server binaries (initdb/pg_ctl) on PATH or in /usr/lib/postgresql/*/bin")
     base = Path(tempfile.mkdtemp(prefix="segrec-pg-"))
-    data, port = base / "data", _free_port()
+    data, port = base / "data", free_port()
     try:
         prefix, user = _as_user()
         if user:

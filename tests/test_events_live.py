@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from process_helpers import stop_group
+from process_helpers import free_port, stop_group
 from segrec.cli import app as cli
 from segrec.columns import Columns
 from segrec.events import open_store
@@ -78,15 +77,9 @@ def test_events_retrain_reload_loop(trained: Trained, bundle_path: Path, tmp_pat
 
 
 # --- real server processes -----------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _server(bundle: Path, log: Path, workers: int = 1) -> Iterator[tuple[subprocess.Popen, str]]:
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-c", "from segrec.cli import main; main()", "serve", str(bundle),
                "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
     with open(log, "ab") as sink:

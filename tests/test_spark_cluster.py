@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from process_helpers import stop_group
+from process_helpers import free_port, stop_group
 from segrec.columns import Columns
 from segrec.data.generate import generate_shop
 from spark_helpers import java_ok
@@ -32,12 +31,6 @@ pytestmark = [pytest.mark.spark, pytest.mark.spark_cluster]
 C = Columns
 HOST = "127.0.0.1"
 START_TIMEOUT = 180.0  # seconds for the master to listen and both workers to register, on a loaded machine
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def _master_state(ui_port: int) -> dict:
@@ -56,7 +49,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     work = tmp_path_factory.mktemp("spark-cluster")
     env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": HOST, "SPARK_LOG_DIR": str(work),
            "SPARK_WORKER_DIR": str(work / "workers")}
-    port, ui = _free_port(), _free_port()
+    port, ui = free_port(), free_port()
     url = f"spark://{HOST}:{port}"
     processes: list[subprocess.Popen] = []
 
@@ -70,7 +63,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
               "--webui-port", str(ui))
         for i in range(2):
             start(f"worker{i}", "org.apache.spark.deploy.worker.Worker", url, "--cores", "1", "--memory", "1g",
-                  "--host", HOST, "--webui-port", str(_free_port()), "--work-dir", str(work / f"worker{i}"))
+                  "--host", HOST, "--webui-port", str(free_port()), "--work-dir", str(work / f"worker{i}"))
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
