@@ -4,6 +4,7 @@ business rules on every recommendation endpoint, the availability list, and the 
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -145,6 +146,32 @@ def test_a_purchase_leaves_discover_and_the_answer_is_folded(client: TestClient,
     assert _ids(deep)[:10] == _ids(after) and len(deep["items"]) == 40
     batch = client.post("/v1/recommendations", json={"user_ids": [user], "k": 10}).json()["results"][0]
     assert _ids(batch) == _ids(after) and batch["personalised_from_events"] is True
+
+
+def test_stored_events_are_folded_in_ahead_of_the_next_request(client: TestClient, trained: Trained) -> None:
+    """The writer folds a batch's customers in one call after acknowledging it; each cached answer equals the
+    customer's own fold-in, and the next GET is answered from that cache."""
+    from segrec.service.routers.recommend import FOLDED_K, _fold
+
+    users = [str(u) for u in trained.recommender.dataset_.users.external_ids[10:13]] + ["walk-in"]
+    products = [str(p) for p in trained.recommender.dataset_.items.external_ids[:4]]
+    _post(client, *({"user_id": u, "product_id": p} for u, p in zip(users, products, strict=True)),
+          {"user_id": users[0], "product_id": products[3], "quantity": 2})
+    served = client.app.state.holder.current
+    deadline = time.monotonic() + 30
+    while not all("discover" in served.live.users[u].answers for u in users):
+        assert time.monotonic() < deadline, "the writer did not fold the batch in"
+        time.sleep(0.02)
+    for user in users:
+        delta = served.live.users[user]
+        version, cached = delta.answers["discover"]
+        assert version == delta.version
+        width = max(FOLDED_K, served.precompute_k)
+        alone = _fold(served, user, delta, width, "discover", None)
+        assert [(i.product_id, i.reason) for i in cached] == [(i.product_id, i.reason) for i in alone]
+        np.testing.assert_allclose([i.score for i in cached], [i.score for i in alone], rtol=1e-5, atol=1e-6)
+        body = client.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()
+        assert body["personalised_from_events"] is True and _ids(body) == [i.product_id for i in cached[:10]]
 
 
 def test_an_unknown_customer_with_events_is_personalised(client: TestClient, trained: Trained) -> None:

@@ -90,7 +90,8 @@ class EventsFeed:
     and keeps the availability list current."""
 
     def __init__(self, store: EventStore, holder: BundleHolder, interval: float,
-                 on_error: Callable[[], None] | None = None) -> None:
+                 on_error: Callable[[], None] | None = None,
+                 warm: Callable[[Served, list[str]], None] | None = None) -> None:
         self.store, self.holder, self.interval = store, holder, interval
         self.unavailable: frozenset[str] = frozenset()
         self.availability_version = -1
@@ -98,7 +99,9 @@ class EventsFeed:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="segrec-events-feed", daemon=True)
-        self.writer = GroupWriter(store, after_commit=self.sync, on_sync_error=on_error)  # POST /v1/events
+        self.warm = warm
+        self.writer = GroupWriter(store, after_commit=self.sync, on_sync_error=on_error,  # POST /v1/events
+                                  after_ack=self._warm if warm is not None else None)
 
     def start(self) -> None:
         self._thread.start()
@@ -123,6 +126,11 @@ class EventsFeed:
                     self.availability_version = changes.availability_version
                 if live is None or len(changes.events) < PAGE:  # a full page: more may wait
                     break
+
+    def _warm(self, users: list[str]) -> None:
+        served = self.holder.current
+        if served is not None and self.warm is not None:
+            self.warm(served, users)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -25,6 +25,7 @@ from .live import EventsFeed
 from .metrics import Metrics
 from .middleware import AccessLog, BodySizeLimit
 from .routers import ROUTERS, customers, dashboard
+from .routers.recommend import warm_folds
 from .settings import Settings
 from .state import BundleHolder, Served, load_live
 
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None, *, served: Served | None = None
         if store is not None:
             holder.store = store
             feed = app.state.feed = EventsFeed(store, holder, settings.events_poll_seconds,
-                                               on_error=metrics.event_store_errors.inc)
+                                               on_error=metrics.event_store_errors.inc, warm=warm_folds)
             if holder.current is not None and holder.current.live is None:  # given at construction (tests)
                 holder.swap(dataclasses.replace(holder.current, live=load_live(holder.current.bundle, store)))
         if holder.current is None and settings.bundle is not None:

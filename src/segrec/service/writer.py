@@ -14,6 +14,8 @@ binlog group commit); no library here does it for an HTTP handler, hence this mo
 
 from __future__ import annotations
 
+import json
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -27,6 +29,7 @@ from ..events import EventStore, RowProblem, StoreUnavailable, check_events
 __all__ = ["GroupWriter", "Written"]
 
 C = Columns
+logger = logging.getLogger("segrec.service")
 #: Rows gathered into one check and one transaction at most (requests are never split).
 MAX_BATCH_ROWS = 5_000
 
@@ -50,11 +53,15 @@ class _Request:
 class GroupWriter:
     """The one thread that checks and appends events to ``store``; ``after_commit`` runs once per batch (the
     feed's sync, so the next answer of this worker reflects the batch) and may raise :class:`StoreUnavailable`
-    (counted by ``on_sync_error``: the events are stored all the same)."""
+    (counted by ``on_sync_error``: the events are stored all the same). ``after_ack``, if given, runs once per
+    batch after every request of it was answered, with the user ids of the stored events (work that should not
+    delay the acknowledgement; its errors are logged, never raised)."""
 
     def __init__(self, store: EventStore, after_commit: Callable[[], None],
-                 on_sync_error: Callable[[], None] | None = None) -> None:
+                 on_sync_error: Callable[[], None] | None = None,
+                 after_ack: Callable[[list[str]], None] | None = None) -> None:
         self.store, self.after_commit, self.on_sync_error = store, after_commit, on_sync_error
+        self.after_ack = after_ack
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
@@ -131,6 +138,13 @@ class GroupWriter:
             return
         for request, outcome in zip(batch, outcomes, strict=True):
             request.done.set_result(outcome)
+        users = list(dict.fromkeys(str(e[C.User]) for outcome in outcomes if outcome.inserted
+                                   for e in outcome.checked))
+        if self.after_ack is not None and users:
+            try:
+                self.after_ack(users)
+            except Exception as exc:  # the batch is stored and answered: a failed warm-up only costs speed
+                logger.warning(json.dumps({"event": "events_after_ack_error", "error": f"{type(exc).__name__}: {exc}"}))
 
     @staticmethod
     def _check(batch: list[_Request]) -> list[Written]:
