@@ -128,23 +128,26 @@ def test_a_sync_error_after_the_commit_is_counted_and_the_events_acknowledged(st
     writer.stop()
 
 
-def test_a_large_batch_is_checked_as_its_rows_are_alone() -> None:
-    """Batches from OPTIMISE_FROM_ROWS rows run the check with DuckDB's optimiser, smaller ones without it: the
-    two must judge every row alike."""
-    from segrec.events import check_events
-    from segrec.events._checks import OPTIMISE_FROM_ROWS
+def test_a_large_batch_is_checked_as_its_rows_are_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch judges every row as that row alone would be judged, and the API's check (DuckDB's optimiser
+    off) as the optimised ingestion query judges it."""
+    from segrec.events import _checks, check_events
 
     base = [_event(u, p, price=price, **{C.Quantity: q})
             for u, p, price, q in [("17850.0", " p1 ", 2.0, 1), (" 12 ", "p2", -1.0, 2), ("a", "p3", None, 0),
                                    ("b", "p4", 1.5, 3)]]
-    base += [_event("c", "p5", timestamp="31.12.2023 10:00"), _event("d", "p6", timestamp="not a date")]
-    which = [n % len(base) for n in range(OPTIMISE_FROM_ROWS + 10)]
+    base += [_event("c", "p5", timestamp="31.12.2023 10:00"), _event("d", "p6", timestamp="not a date"),
+             _event("e", "p7", **{C.Quantity: 2.5}), _event("f", "p8", timestamp="2024-02-30")]
+    which = [n % len(base) for n in range(1_000)]
     now = __import__("datetime").datetime(2024, 6, 1)
-    alone = [check_events([row], now=now) for row in base]  # one row: the optimiser off
+    alone = [check_events([row], now=now) for row in base]
     assert {len(c) for c, _ in alone} == {0, 1} and any(problems for _, problems in alone)
-    checked, problems = check_events([base[n] for n in which], now=now)
+    batch = [base[n] for n in which]
+    checked, problems = check_events(batch, now=now)
     assert checked == [e for n in which for e in alone[n][0]]
     assert [(p.reason, p.field) for p in problems] == [(p.reason, p.field) for n in which for p in alone[n][1]]
+    monkeypatch.setattr(_checks, "_CHECKER", _checks._Checker(optimise=True))
+    assert check_events(batch, now=now) == (checked, problems)
 
 
 def test_a_request_given_up_before_its_batch_is_not_stored(store: GatedStore) -> None:
