@@ -7,7 +7,7 @@ costs more than these lookups.
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -46,7 +46,12 @@ async def get_unavailable(request: Request) -> frozenset[str]:
 
 
 def _unavailable(request: Request) -> frozenset[str]:
-    feed = request.app.state.feed
+    return unavailable_of(request.app.state)
+
+
+def unavailable_of(state: Any) -> frozenset[str]:
+    """The availability list held by the app's event feed (empty without an event store)."""
+    feed = state.feed
     return feed.unavailable if feed is not None else frozenset()
 
 

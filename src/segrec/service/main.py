@@ -21,6 +21,7 @@ from fastapi_offline import FastAPIOffline
 from .. import __version__
 from ..events import EventStore, default_location, open_store
 from .errors import install_error_handlers
+from .fastpath import CachedRecommendations
 from .live import EventsFeed
 from .metrics import Metrics
 from .middleware import AccessLog, BodySizeLimit
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, served: Served | None = None
     app.include_router(customers.router)  # the dashboard's customer figures, drill-down and CSV exports
     app.include_router(dashboard.router)  # the HTML dashboard at / (and its /static assets)
     install_error_handlers(app)
+    app.add_middleware(CachedRecommendations)  # innermost: answers cached GETs before the routing
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccessLog, metrics=metrics, enabled=settings.access_log)  # last added = outermost
     return app
