@@ -100,15 +100,24 @@ class EventsFeed:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="segrec-events-feed", daemon=True)
         self.warm = warm
+        self._to_warm: dict[str, None] = {}  # customers whose new events wait to be folded in (insertion order)
+        self._warm_ready = threading.Condition()
+        self._warmer = threading.Thread(target=self._warm_loop, name="segrec-events-folder", daemon=True)
         self.writer = GroupWriter(store, after_commit=self.sync, on_sync_error=on_error,  # POST /v1/events
-                                  after_ack=self._warm if warm is not None else None)
+                                  after_ack=self._queue_warm if warm is not None else None)
 
     def start(self) -> None:
         self._thread.start()
+        if self.warm is not None:
+            self._warmer.start()
 
     def stop(self) -> None:
         self.writer.stop()
         self._stop.set()
+        with self._warm_ready:
+            self._warm_ready.notify()
+        if self._warmer.is_alive():
+            self._warmer.join(timeout=5)
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
@@ -127,10 +136,26 @@ class EventsFeed:
                 if live is None or len(changes.events) < PAGE:  # a full page: more may wait
                     break
 
-    def _warm(self, users: list[str]) -> None:
-        served = self.holder.current
-        if served is not None and self.warm is not None:
-            self.warm(served, users)
+    def _queue_warm(self, users: list[str]) -> None:
+        """Hand the batch's customers to the folder thread, so the writer goes on with the next batch while they
+        are folded in; customers queued twice are folded once, with all their events."""
+        with self._warm_ready:
+            self._to_warm.update(dict.fromkeys(users))
+            self._warm_ready.notify()
+
+    def _warm_loop(self) -> None:
+        while not self._stop.is_set():
+            with self._warm_ready:
+                while not self._to_warm and not self._stop.is_set():
+                    self._warm_ready.wait()
+                users, self._to_warm = list(self._to_warm), {}
+            served = self.holder.current
+            if served is None or self.warm is None or not users:
+                continue
+            try:
+                self.warm(served, users)
+            except Exception as exc:  # stored and answered already: a failed warm-up only costs speed
+                logger.warning(json.dumps({"event": "events_fold_error", "error": f"{type(exc).__name__}: {exc}"}))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -14,8 +14,6 @@ binlog group commit); no library here does it for an HTTP handler, hence this mo
 
 from __future__ import annotations
 
-import json
-import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -29,7 +27,6 @@ from ..events import EventStore, RowProblem, StoreUnavailable, check_events
 __all__ = ["GroupWriter", "Written"]
 
 C = Columns
-logger = logging.getLogger("segrec.service")
 #: Rows gathered into one check and one transaction at most (requests are never split).
 MAX_BATCH_ROWS = 5_000
 
@@ -54,8 +51,8 @@ class GroupWriter:
     """The one thread that checks and appends events to ``store``; ``after_commit`` runs once per batch (the
     feed's sync, so the next answer of this worker reflects the batch) and may raise :class:`StoreUnavailable`
     (counted by ``on_sync_error``: the events are stored all the same). ``after_ack``, if given, runs once per
-    batch after every request of it was answered, with the user ids of the stored events (work that should not
-    delay the acknowledgement; its errors are logged, never raised)."""
+    batch after every request of it was answered, with the user ids of the stored events (it should only hand
+    work to another thread: the next batch waits for it)."""
 
     def __init__(self, store: EventStore, after_commit: Callable[[], None],
                  on_sync_error: Callable[[], None] | None = None,
@@ -141,10 +138,7 @@ class GroupWriter:
         users = list(dict.fromkeys(str(e[C.User]) for outcome in outcomes if outcome.inserted
                                    for e in outcome.checked))
         if self.after_ack is not None and users:
-            try:
-                self.after_ack(users)
-            except Exception as exc:  # the batch is stored and answered: a failed warm-up only costs speed
-                logger.warning(json.dumps({"event": "events_after_ack_error", "error": f"{type(exc).__name__}: {exc}"}))
+            self.after_ack(users)
 
     @staticmethod
     def _check(batch: list[_Request]) -> list[Written]:
