@@ -375,6 +375,53 @@ def print_table(results: list[dict[str, Any]]) -> None:
             print(f"{r['events']:,} {r['engine']} {r['stage']}: {r.get('error')}")
 
 
+def growth(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Growth exponents between measured points only: for each engine, stage (and Spark recommender step), every
+    pair of consecutive sizes that both finished (``ok``): ``log(cpu ratio) / log(rows ratio)`` (1 = linear),
+    and the same for wall seconds, with the two points' commits (``same_commit`` false: the code may have changed
+    between them). Nothing is extrapolated: a size that timed out or was stopped gives no exponent."""
+    import itertools
+    import math
+
+    def points(rows: list[dict[str, Any]], step: str | None) -> list[tuple[int, float, float, dict]]:
+        out = []
+        for r in rows:
+            figures = r if step is None else r.get("steps", {}).get(step)
+            rows_measured = r.get("shop", {}).get("rows") or r["events"]
+            if r.get("status") == "ok" and figures and figures.get("cpu_seconds") and figures.get("seconds"):
+                out.append((rows_measured, figures["cpu_seconds"], figures["seconds"], r))
+        return sorted(out, key=lambda p: p[0])
+
+    table = []
+    for engine, stage in sorted({(r["engine"], r["stage"]) for r in results}):
+        rows = [r for r in results if (r["engine"], r["stage"]) == (engine, stage)]
+        steps = sorted({s for r in rows for s in r.get("steps", {})})
+        for step in [None, *steps]:
+            measured = points(rows, step)
+            for (n0, cpu0, wall0, r0), (n1, cpu1, wall1, r1) in itertools.pairwise(measured):
+                log_rows = math.log(n1 / n0)
+                commits = [r0.get("git_commit"), r1.get("git_commit")]
+                table.append({"engine": engine, "stage": stage, "step": step or "all", "git_commits": commits,
+                              "same_commit": commits[0] == commits[1],
+                              "from_events": r0["events"], "to_events": r1["events"], "from_rows": n0, "to_rows": n1,
+                              "cpu_seconds": [cpu0, cpu1], "seconds": [wall0, wall1],
+                              "cpu_exponent": round(math.log(cpu1 / cpu0) / log_rows, 2),
+                              "wall_exponent": round(math.log(wall1 / wall0) / log_rows, 2)})
+    return table
+
+
+def print_growth(table: list[dict[str, Any]]) -> None:
+    if not table:
+        print("no growth exponent: fewer than two finished sizes")
+        return
+    print("growth between measured sizes (exponent of CPU seconds; 1 = linear):")
+    for g in table:
+        print(f"  {g['engine']} {g['stage']} {g['step']}: {g['from_events']:,} -> {g['to_events']:,} events "
+              f"(x{g['to_rows'] / g['from_rows']:.2f} rows): CPU {g['cpu_seconds'][0]:,.0f} -> "
+              f"{g['cpu_seconds'][1]:,.0f} s, exponent {g['cpu_exponent']} (wall {g['wall_exponent']})"
+              + ("" if g["same_commit"] else f", commits {' and '.join(c[:7] for c in g['git_commits'])}"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -384,10 +431,17 @@ def main() -> None:
     parser.add_argument("--min-free-gib", type=float, default=2.0,
                         help="kill a stage when the machine's MemAvailable falls below this (recorded as 'memory')")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--growth-only", action="store_true",
+                        help="run nothing: recompute the growth exponents of the results in --out")
     args = parser.parse_args()
 
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
     results = previous.get("results", [])
+    if args.growth_only:
+        previous["growth"] = growth(results)
+        args.out.write_text(json.dumps(previous, indent=2) + "\n")
+        print_growth(previous["growth"])
+        return
     run = {"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "argv": sys.argv[1:],
            "machine": machine(), "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
     for size in args.sizes:
@@ -403,9 +457,10 @@ def main() -> None:
                 results.sort(key=lambda r: (r["events"], r["engine"], STAGES.index(r["stage"])))
                 print(json.dumps(row), flush=True)
                 run["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-                args.out.write_text(json.dumps({"runs": [*previous.get("runs", []), run], "results": results},
-                                               indent=2) + "\n")
+                args.out.write_text(json.dumps({"runs": [*previous.get("runs", []), run], "results": results,
+                                                "growth": growth(results)}, indent=2) + "\n")
     print_table(results)
+    print_growth(growth(results))
 
 
 if __name__ == "__main__":
