@@ -119,3 +119,39 @@ def test_evaluate_function_defaults(shop: pd.DataFrame) -> None:
     assert result.models[1].params == {"regularization": 50.0}
     assert result.split["evaluated_users"]["discover"] > 0
     assert result.to_dict()["models"][0]["metrics"]["precision@5"] >= 0
+
+
+def test_models_fitted_beside_the_others_give_the_same_results(shop: pd.DataFrame,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """LightFM's fits run on a side thread while the other models are fitted: the results (metrics, their
+    order) are those of fitting one model after the other, and every progress event is still sent."""
+    import threading
+
+    from segrec.evaluation import evaluate_modes
+    from segrec.recommend.collaborative import LightFMRecommender
+
+    split = temporal_split(shop, "2024-03-15")
+    models = ["popularity", {"name": "lightfm", "params": {"epochs": 3, "early_stopping": False}}, "ease",
+              "lightfm_original", "content"]
+    threads: list[str] = []
+    real_fit = LightFMRecommender._fit
+
+    def recording_fit(self: LightFMRecommender, dataset: object) -> None:
+        threads.append(threading.current_thread().name)
+        real_fit(self, dataset)
+
+    monkeypatch.setattr(LightFMRecommender, "_fit", recording_fit)
+
+    def run() -> tuple[dict, list]:
+        events: list = []
+        results = evaluate_modes(split.train, split.test, models, 5, callback=lambda *e: events.append(e))
+        return {mode: [(m.name, m.metrics) for m in r.models] for mode, r in results.items()}, events
+
+    beside, events = run()
+    assert len(threads) == 2 and all(name.startswith("segrec-eval-fit") for name in threads)
+    monkeypatch.setattr(LightFMRecommender, "fit_releases_gil", False)
+    one_by_one, ordered_events = run()
+    assert threads[2:] == [threading.current_thread().name] * 2
+    assert beside == one_by_one
+    assert [name for name, _ in beside["discover"]] == ["popularity", "lightfm", "ease", "lightfm_original", "content"]
+    assert sorted(events) == sorted(ordered_events)

@@ -50,12 +50,15 @@ class Recommender(BaseEstimator, ABC):
     - ``finds_similar_products``: ``similar_products(product_id, k)`` ("customers also liked").
 
     The flags follow from the methods a class defines (set once, when the class is created), so a model cannot
-    claim a capability it lacks.
+    claim a capability it lacks. One hint is declared instead: ``fit_releases_gil``, true when most of
+    :meth:`fit` runs outside Python's interpreter lock (LightFM's epochs), so an evaluation may fit the model on
+    a thread beside others.
     """
 
     _parameter_rules: ClassVar[Mapping[str, Rule]] = {}
     recommends_cold_users: ClassVar[bool] = False
     finds_similar_products: ClassVar[bool] = False
+    fit_releases_gil: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

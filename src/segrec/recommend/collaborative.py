@@ -93,6 +93,7 @@ class LightFMRecommender(FactorScoring, Recommender):
     """
 
     _parameter_rules: ClassVar[dict[str, Rule]] = {"epochs": is_int(1), "no_components": is_int(1)}
+    fit_releases_gil: ClassVar[bool] = True  # LightFM's fit_partial runs without the GIL
 
     def __init__(
         self,
