@@ -7,8 +7,9 @@ concurrent connections, each request for another known customer (wrk's Lua scrip
 * pure GET (phase ``target_rate``, 1,000 requests/s offered): >= 1,000 requests/s at p99 <= 10 ms, no error;
 * ``mixed``: GET offered at 500 requests/s while a second wrk posts ``POST /v1/events`` at 100 requests/s (one
   purchase of a random known customer each, unique event ids, 4 connections): GET p99 <= 15 ms, POST p99 <=
-  25 ms, no error. The customers who bought then get folded answers (computed once per event, then cached), so
-  this phase measures the fold-in's cost on the GET path as well as the store's commit on the POST path.
+  25 ms, no error. The customers who bought then get folded answers (computed once per event by the server's
+  folder thread right after the acknowledgement, then cached), so this phase measures the check and commit of
+  the POST path and the fold-in's share of the server's CPU beside the GETs.
 
 Paced phases are offered at their rate: a 3-s run at the rate first measures the mean latency, which the
 measured phase subtracts from the connections' think time (wrk waits for each answer before thinking; without
