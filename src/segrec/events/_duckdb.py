@@ -185,6 +185,9 @@ class _Owner:
                 conn.send_bytes(json.dumps(reply, default=_encode).encode())
         except (EOFError, OSError):
             pass
+        except TypeError:  # close() closed this connection from another thread mid-recv (its handle is None)
+            if not conn.closed:
+                raise
         finally:
             self.clients.discard(conn)
             conn.close()
