@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from segrec.columns import Columns as C
 from segrec.features.interactions import Dataset, IdMap
-from segrec.recommend._topk import _group_size, _top_k_partition, top_k, top_k_of_product
+from segrec.recommend import _topk
+from segrec.recommend._topk import (
+    _group_size,
+    _top_k_partition,
+    reused_score_blocks,
+    top_k,
+    top_k_of_product,
+)
 from segrec.recommend.base import Recommender
 from segrec.recommend.baselines import ALSRecommender
 
@@ -148,3 +155,24 @@ def test_factor_models_rank_as_before() -> None:
             want = previous.recommend_idx(users, 5, filter_seen=filter_seen, chunk_size=64, n_jobs=n_jobs)
             np.testing.assert_array_equal(got[0], want[0])
             np.testing.assert_array_equal(got[1], want[1])
+    assert getattr(_topk._scratch, "block", None) is None  # n_jobs=1 ran in this thread: its block is released
+
+
+def test_a_reused_scores_block_ranks_as_a_fresh_one() -> None:
+    """Calls of different shapes (more and fewer rows, padded and unpadded widths, masks) share one scores block
+    inside reused_score_blocks() and rank as fresh blocks do; the block is released when the with ends."""
+    rng = np.random.default_rng(7)
+    shapes = [(300, 4000, 10), (40, 3001, 5), (300, 4000, 10), (7, 900, 3), (128, 3001, 10)]
+    calls = []
+    for n, n_items, k in shapes:
+        left = rng.standard_normal((n, 12), dtype=np.float32)
+        right = rng.standard_normal((n_items, 12), dtype=np.float32)
+        calls.append((left, right, k, sp.csr_matrix(rng.random((n, n_items)) < 0.02)))
+    fresh = [top_k_of_product(*call[:3], exclude=call[3], block_rows=64) for call in calls]
+    with reused_score_blocks():
+        reused = [top_k_of_product(*call[:3], exclude=call[3], block_rows=64) for call in calls]
+        assert _topk._scratch.block is not None
+    assert _topk._scratch.block is None
+    for (idx, vals), (want_idx, want_vals) in zip(reused, fresh, strict=True):
+        np.testing.assert_array_equal(idx, want_idx)
+        np.testing.assert_array_equal(vals, want_vals)

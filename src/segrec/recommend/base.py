@@ -32,7 +32,7 @@ from .._params import Rule, check_params
 from ..columns import Columns
 from ..exceptions import InputError, NotFittedError
 from ..features.interactions import Dataset
-from ._topk import top_k
+from ._topk import keep_score_blocks, reused_score_blocks, top_k
 
 # Rows scored at once: bounds memory to chunk x n_items floats per thread (1024 x 10k x 4 B = 40 MB); 1024
 # measured faster than 2048 for 100k x 10k top-10 with two threads.
@@ -177,13 +177,15 @@ def map_chunks(n: int, chunk_size: int, n_jobs: int | None, run: Callable[[slice
     starts = range(0, n, chunk_size)
     chunks = [slice(start, min(start + chunk_size, n)) for start in starts]
     workers = min(n_jobs or os.cpu_count() or 1, len(chunks))
+    # factor models' chunks reuse one scores block per thread for the whole job (see reused_score_blocks)
     if workers <= 1:
-        for rows in chunks:
-            run(rows)
+        with reused_score_blocks():
+            for rows in chunks:
+                run(rows)
         return
     # chunks in threads (numpy's matmul and argpartition release the GIL); one BLAS thread each so the workers
     # do not oversubscribe the cores
-    with threadpool_limits(1, "blas"), ThreadPoolExecutor(workers) as pool:
+    with threadpool_limits(1, "blas"), ThreadPoolExecutor(workers, initializer=keep_score_blocks) as pool:
         list(pool.map(run, chunks))
 
 
