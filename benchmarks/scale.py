@@ -398,7 +398,12 @@ def growth(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         steps = sorted({s for r in rows for s in r.get("steps", {})})
         for step in [None, *steps]:
             measured = points(rows, step)
-            for (n0, cpu0, wall0, r0), (n1, cpu1, wall1, r1) in itertools.pairwise(measured):
+            # consecutive sizes measured by the same code, then consecutive sizes whose code differs (flagged)
+            same = [pair for commit in dict.fromkeys(p[3].get("git_commit") for p in measured)
+                    for pair in itertools.pairwise([p for p in measured if p[3].get("git_commit") == commit])]
+            mixed = [pair for pair in itertools.pairwise(measured)
+                     if pair[0][3].get("git_commit") != pair[1][3].get("git_commit")]
+            for (n0, cpu0, wall0, r0), (n1, cpu1, wall1, r1) in same + mixed:
                 log_rows = math.log(n1 / n0)
                 commits = [r0.get("git_commit"), r1.get("git_commit")]
                 table.append({"engine": engine, "stage": stage, "step": step or "all", "git_commits": commits,
