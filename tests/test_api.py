@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -288,6 +289,9 @@ def test_reload_swaps_in_a_new_bundle(client: TestClient, trained: Trained, tmp_
     try:
         response = client.post("/admin/reload", headers=AUTH, json={"path": str(other)})
         assert response.status_code == 200 and response.json()["bundle"]["path"] == str(other)
+        served = client.app.state.holder.current
+        assert gc.get_freeze_count() > 0  # the served bundle is out of the full collections' walk
+        assert not any(o is served for o in gc.get_objects())
         assert client.get("/ready").json()["bundle"]["path"] == str(other)
         assert client.get("/v1/segments").status_code == 404
     finally:

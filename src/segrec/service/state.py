@@ -10,6 +10,7 @@ new requests see the new one; nothing is ever locked on the request path.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
 import math
@@ -163,6 +164,21 @@ def cold_items(model: Any, attributes: dict[str, Any] | None, product_ids: list[
     return frame_items(model.recommend_cold(attributes=attributes, product_ids=product_ids, k=k))
 
 
+def _freeze_heap() -> None:
+    """Move every object alive now (mostly the served bundle: its precomputed answers alone are ~10^5 objects)
+    out of the cyclic garbage collector's sight, as ``gc.freeze`` does for preforked servers.
+
+    Why: a full collection walks every tracked object. With the demo bundle served (~223,000 tracked objects)
+    one took 140 ms, and 0.0 ms once they were frozen. Every request in flight waits for such a collection, and
+    the objects that arrive with events (each cached fold-in holds ~25) bring the next one due as the service
+    runs. The bundle is immutable, so those walks find nothing. The previous bundle's objects are unfrozen and collected first, so
+    a reload leaks nothing; that one collection (~0.1 s) runs on the loader thread at each reload.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 class BundleHolder:
     """The current :class:`Served` and the one place that replaces it."""
 
@@ -199,6 +215,7 @@ class BundleHolder:
                 self.metrics.reloads.labels("refused").inc()
                 raise
             self.swap(served)
+            _freeze_heap()
             self.metrics.reloads.labels("loaded").inc()
             self.path = target
             logger.info(json.dumps({"event": "bundle_loaded", "path": str(target),
