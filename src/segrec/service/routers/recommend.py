@@ -105,10 +105,10 @@ def quick_answer(served: Served, user_id: str, k: int, mode: Mode,
     model work (no cache for this ``k``, a fold-in to redo, or rules that leave fewer than ``k`` cached items)."""
     delta = _delta(served, user_id)
     if delta is not None:
-        cached = delta.answers.get(mode)
-        if cached is None or cached[0] != delta.version or k > len(cached[1]):
+        cached = _current(delta, mode)
+        if cached is None or k > len(cached):
             return None
-        items = filtered(cached[1], served, allowed, k)
+        items = filtered(cached, served, allowed, k)
         return None if items is None else _folded(user_id, mode, items)
     user = served.user_index.get(user_id)
     if user is None:
@@ -147,13 +147,13 @@ def _cold_answer(served: Served, user_id: str, k: int, mode: Mode, allowed: np.n
 def folded_items(served: Served, user_id: str, delta: UserDelta, k: int, mode: Mode,
                  allowed: np.ndarray | None) -> list[RecommendedItem]:
     """The fold-in of the customer's new events: the rule-free top-K is cached until their next event."""
-    width = max(FOLDED_K, served.precompute_k)
+    width = _fold_width(served)
     if k <= width:
-        cached = delta.answers.get(mode)
-        if cached is None or cached[0] != delta.version:
-            cached = (delta.version, _fold(served, user_id, delta, width, mode, None))
-            delta.answers[mode] = cached
-        items = filtered(cached[1], served, allowed, k)
+        cached = _current(delta, mode)
+        if cached is None:
+            cached = _fold(served, user_id, delta, width, mode, None)
+            delta.answers[mode] = (delta.version, cached)
+        items = filtered(cached, served, allowed, k)
         if items is not None:
             return items
     return _fold(served, user_id, delta, k, mode, allowed)
@@ -161,25 +161,42 @@ def folded_items(served: Served, user_id: str, delta: UserDelta, k: int, mode: M
 
 def warm_folds(served: Served, user_ids: Sequence[str]) -> None:
     """Fold just-stored events in ahead of the customers' next request (the event writer calls this after
-    acknowledging a batch): their discover answers are ranked in one batched call and cached, so the request
+    acknowledging a batch): their discover answers are ranked in batched calls and cached, so the request
     that follows is answered from the cache on the event loop. A request that comes first folds on its own."""
-    width = max(FOLDED_K, served.precompute_k)
     todo = []
     for user_id in dict.fromkeys(user_ids):
         delta = _delta(served, user_id)
-        if delta is None:
+        if delta is None or _current(delta, "discover") is not None:
             continue
-        cached = delta.answers.get("discover")
         new = _new_purchases(served, delta)
-        if (cached is None or cached[0] != delta.version) and new:
+        if new:  # (views and carts alone: the session cold start, computed when asked)
             todo.append((delta, delta.version, served.user_index.get(user_id, -1), new))
-    for start in range(0, len(todo), CHUNK_USERS):
-        chunk = todo[start:start + CHUNK_USERS]
-        engine = served.foldin
-        items, scores, reasons = engine.recommend(engine.histories([(user, new) for _, _, user, new in chunk]),
-                                                  width, discover=True)
-        for (delta, version, _, _), i, s, r in zip(chunk, items, scores, reasons, strict=True):
-            delta.answers.setdefault("discover", (version, ranked_items(served, i, s, r)))
+    answers = _fold_rows(served, [(user, new) for _, _, user, new in todo], _fold_width(served), True, None)
+    for (delta, version, _, _), items in zip(todo, answers, strict=True):
+        delta.answers.setdefault("discover", (version, items))
+
+
+def _current(delta: UserDelta, mode: Mode) -> list[RecommendedItem] | None:
+    """The customer's cached fold-in in ``mode`` when it has folded in every event of theirs, else None."""
+    cached = delta.answers.get(mode)
+    return cached[1] if cached is not None and cached[0] == delta.version else None
+
+
+def _fold_width(served: Served) -> int:
+    """How many products a cached fold-in holds (the precomputed K when larger)."""
+    return max(FOLDED_K, served.precompute_k)
+
+
+def _fold_rows(served: Served, rows: Sequence[tuple[int, Sequence[NewPurchase]]], k: int, discover: bool,
+               allowed: np.ndarray | None) -> list[list[RecommendedItem]]:
+    """The fold-in's ranking of each (bundle user index or -1, new purchases), ``CHUNK_USERS`` histories at a
+    time (bounds the dense blocks), as response items."""
+    engine, out = served.foldin, []
+    for start in range(0, len(rows), CHUNK_USERS):
+        items, scores, reasons = engine.recommend(engine.histories(rows[start:start + CHUNK_USERS]), k,
+                                                  discover=discover, allowed=allowed)
+        out += [ranked_items(served, i, s, r) for i, s, r in zip(items, scores, reasons, strict=True)]
+    return out
 
 
 def _new_purchases(served: Served, delta: UserDelta) -> list[NewPurchase]:
@@ -196,30 +213,25 @@ def _fold(served: Served, user_id: str, delta: UserDelta, k: int, mode: Mode,
     if user < 0 and not new:  # views and carts only: the hybrid's session cold start over those products
         session = _indices(served, list(delta.session))
         return ranked_items(served, *cold_ranking(engine.model, None, session, k, allowed))
-    items, scores, reasons = engine.recommend(engine.histories([(user, new)]), k, discover=mode == "discover",
-                                              allowed=allowed)
-    return ranked_items(served, items[0], scores[0], reasons[0])
+    return _fold_rows(served, [(user, new)], k, mode == "discover", allowed)[0]
 
 
 def ruled_items(served: Served, users: Sequence[int], k: int, mode: Mode,
                 allowed: np.ndarray) -> list[list[RecommendedItem]]:
     """Known customers' rankings with only ``allowed`` products (rules that bite into the cached top-K)."""
     discover = mode == "discover"
+    if served.foldin is not None:  # the hybrid's ranking, reasons included (= recommend() without rules)
+        return _fold_rows(served, [(int(u), []) for u in users], k, discover, allowed)
+    model = served.bundle.recommender
     out: list[list[RecommendedItem]] = []
     for start in range(0, len(users), CHUNK_USERS):
         chunk = np.asarray(users[start:start + CHUNK_USERS], np.int64)
-        if served.foldin is not None:  # the hybrid's ranking, reasons included (= recommend() without rules)
-            items, scores, reasons = served.foldin.recommend(served.foldin.histories([(int(u), []) for u in chunk]),
-                                                             k, discover=discover, allowed=allowed)
-        else:
-            model = served.bundle.recommender
-            block = model.score(chunk, filter_seen=discover).copy()
-            if discover:
-                mask_seen(block, model.dataset_, chunk)
-            block[:, ~allowed] = -np.inf
-            items, scores = top_k(block, k)
-            reasons = [[""] * k for _ in chunk]
-        out += [ranked_items(served, i, s, r) for i, s, r in zip(items, scores, reasons, strict=True)]
+        block = model.score(chunk, filter_seen=discover).copy()
+        if discover:
+            mask_seen(block, model.dataset_, chunk)
+        block[:, ~allowed] = -np.inf
+        items, scores = top_k(block, k)
+        out += [ranked_items(served, i, s, [""] * k) for i, s in zip(items, scores, strict=True)]
     return out
 
 
