@@ -42,10 +42,6 @@ async def get_feed(request: Request) -> EventsFeed:
 
 
 async def get_unavailable(request: Request) -> frozenset[str]:
-    return _unavailable(request)
-
-
-def _unavailable(request: Request) -> frozenset[str]:
     return unavailable_of(request.app.state)
 
 
@@ -66,7 +62,7 @@ def serving(request: Request) -> tuple[Served, Settings, frozenset[str]]:
     served = request.app.state.holder.current
     if served is None:
         raise HTTPException(503, "no bundle loaded yet")
-    return served, request.app.state.settings, _unavailable(request)
+    return served, request.app.state.settings, unavailable_of(request.app.state)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
