@@ -14,7 +14,7 @@ from .signals import segment_of
 if TYPE_CHECKING:
     from .model import HybridRecommender
 
-__all__ = ["EXPLAIN_SIGNALS", "REASON_PEERS", "REASON_POPULAR", "REASON_REPEAT", "REASON_SEGMENT", "REASON_SIMILAR", "content_wins", "reason", "reasons"]
+__all__ = ["EXPLAIN_SIGNALS", "REASON_PEERS", "REASON_POPULAR", "REASON_REPEAT", "REASON_SEGMENT", "REASON_SIMILAR", "content_wins", "content_wins_at", "reason", "reasons"]
 
 REASON_SIMILAR = "similar to {name}"
 REASON_SEGMENT = "popular with {segment}"
@@ -33,9 +33,14 @@ def content_wins(weights: Mapping[str, float], z: Mapping[str, np.ndarray], item
     z-scored blocks are the rows of ``z``. A signal without weight adds nothing (its block may be absent)."""
     rows = np.broadcast_to(np.arange(len(items))[:, None], items.shape)
     cells = np.maximum(items, 0)
+    return content_wins_at(weights, {name: z[name][rows, cells] for name in EXPLAIN_SIGNALS if weights.get(name)})
+
+
+def content_wins_at(weights: Mapping[str, float], z_at: Mapping[str, np.ndarray]) -> np.ndarray:
+    """:func:`content_wins` from the z-scores at the listed items themselves (users x k per weighted signal)."""
 
     def term(name: str) -> np.ndarray | float:
-        return weights[name] * z[name][rows, cells] if weights.get(name) else 0.0
+        return weights[name] * z_at[name] if weights.get(name) else 0.0
 
     return np.asarray((term("content") + term("profile")) > (term("cf") + term("item")))
 

@@ -42,9 +42,10 @@ from ..collaborative import LightFMRecommender
 from ..content import ContentRecommender
 from ..priors import HALF_LIFE_DAYS, recency_weights
 from .cold import cold_frame
-from .explain import EXPLAIN_SIGNALS, content_wins, reasons
+from .explain import EXPLAIN_SIGNALS, content_wins_at, reasons
 from .mmr import rerank
 from .ranker import LOG_SIGNALS, LinearRanker, RankerInputs, choose_ranker, pool_only
+from .scaled import Scaled, scaled_blend
 from .signals import (
     ALL_SIGNALS,
     REPEAT_SIGNALS,
@@ -344,17 +345,37 @@ class HybridRecommender(Recommender):
                             lifts=content.word_lifts(user_idx), words=content.profile_words_,
                             terms=list(content.profile_terms_))
 
-    def _blend(self, user_idx: np.ndarray, discover: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The mode's weighted sum and its z-scored parts (signals with weight 0 are not computed)."""
-        weights = self.weights_ if discover else self.weights_again_
-        names = [name for name in (SIGNALS if discover else ALL_SIGNALS) if weights.get(name, 0.0)]
-        z = {n: standardise(b) for n, b in raw_signals(self, self.dataset_, user_idx, names).items()}
-        return weighted_sum(z, weights, (len(user_idx), self.dataset_.n_items)), z
+    def _ranker_inputs_at(self, user_idx: np.ndarray, raw: dict[str, np.ndarray], scaled: dict[str, Scaled],
+                          cells: np.ndarray) -> RankerInputs:
+        """What the ranker reads for a chunk of users at their pool's ``cells`` only (see ``LinearRanker.score``'s
+        ``gathered``): z-scores and raw values of those cells, not of every product."""
+        content = self.content_
+        history = np.log1p(np.diff(self.dataset_.purchases.indptr)[user_idx]).astype(np.float32)
+        return RankerInputs(z={name: part.at(cells) for name, part in scaled.items()},
+                            raw={name: np.take_along_axis(raw[name], cells, axis=1) for name in LOG_SIGNALS if name in raw},
+                            history=history, lifts=content.word_lifts(user_idx), words=content.profile_words_,
+                            terms=list(content.profile_terms_))
 
-    def _blend_and_inputs(self, user_idx: np.ndarray) -> tuple[np.ndarray, RankerInputs]:
-        """Discover with a ranker: the blend (every item) and what the ranker reads."""
-        inputs = self._ranker_inputs(self.dataset_, user_idx, raw_signals(self, self.dataset_, user_idx, SIGNALS))
-        return weighted_sum(inputs.z, self.weights_, (len(user_idx), self.dataset_.n_items)), inputs
+    def _blend(self, user_idx: np.ndarray, discover: bool,
+               names: Iterable[str] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Scaled]]:
+        """The mode's weighted sum, its parts' raw blocks and their z-score parameters (:mod:`.scaled`); the
+        signals are ``names`` (default: those with a weight; the others are not computed)."""
+        weights = self.weights_ if discover else self.weights_again_
+        if names is None:
+            names = [name for name in (SIGNALS if discover else ALL_SIGNALS) if weights.get(name, 0.0)]
+        raw = raw_signals(self, self.dataset_, user_idx, names)
+        blended, scaled = scaled_blend(raw, weights, (len(user_idx), self.dataset_.n_items))
+        return blended, raw, scaled
+
+    def _ranked_pool(self, user_idx: np.ndarray, width: int,
+                     keep_blend: bool = False) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, dict[str, Scaled]]:
+        """Discover with a ranker: the blend of every item (with ``keep_blend``; else None), its top ``width``
+        unbought items, the ranker's score of each of them and every signal's z-score parameters."""
+        blended, raw, scaled = self._blend(user_idx, discover=True, names=SIGNALS)
+        kept = blended.copy() if keep_blend else None
+        pool, _ = _unbought_top(blended, self.dataset_, user_idx, width)
+        inputs = self._ranker_inputs_at(user_idx, raw, scaled, np.maximum(pool, 0))
+        return kept, pool, self.ranker_.score(inputs, pool, gathered=True), scaled
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         """The buy-again blend for every item (finite everywhere)."""
@@ -365,10 +386,8 @@ class HybridRecommender(Recommender):
         items, every other item its blend score shifted below the lowest of them (blend order kept)."""
         if self.ranker_ is None:
             return self._blend(user_idx, discover=True)[0]
-        blended, inputs = self._blend_and_inputs(user_idx)
-        out = blended.copy()
-        pool, _ = _unbought_top(blended, self.dataset_, user_idx, min(self.pool_size, blended.shape[1]))
-        ranked = pool_only(self.ranker_.score(inputs, pool), pool, blended.shape[1])
+        out, pool, values, _ = self._ranked_pool(user_idx, min(self.pool_size, self.dataset_.n_items), keep_blend=True)
+        ranked = pool_only(values, pool, out.shape[1])
         in_pool = np.isfinite(ranked)
         floor = np.min(np.where(in_pool, ranked, np.inf), axis=1, keepdims=True)
         rest = np.max(np.where(in_pool, -np.inf, out), axis=1, keepdims=True)
@@ -384,23 +403,25 @@ class HybridRecommender(Recommender):
         """Top ``k`` after MMR; with ``explain`` also :func:`.explain.content_wins` of each listed item, read from
         the signals this ranking computed (the reasons would otherwise compute them a second time)."""
         neighbours = self.content_.neighbours_
+        n_items = self.dataset_.n_items
+        width = max(k, min(self.pool_size, n_items))
         if filter_seen and self.ranker_ is not None:  # discover: the ranker re-orders the blend's pool
-            blended, inputs = self._blend_and_inputs(user_idx)
-            z = inputs.z
-            pool, _ = _unbought_top(blended, self.dataset_, user_idx, max(k, min(self.pool_size, blended.shape[1])))
-            relevance = np.where(pool >= 0, self.ranker_.score(inputs, pool), -np.inf).astype(np.float32)
+            _, pool, values, scaled = self._ranked_pool(user_idx, width)
+            relevance = np.where(pool >= 0, values, -np.inf).astype(np.float32)
         else:
-            blended, z = self._blend(user_idx, discover=filter_seen)
-            width = max(k, min(self.pool_size, blended.shape[1]))
+            blended, _, scaled = self._blend(user_idx, discover=filter_seen)
             pool, relevance = (_unbought_top(blended, self.dataset_, user_idx, width) if filter_seen
                                else top_k(blended, width))
         items, scores = rerank(pool, relevance, k, self.mmr_lambda, neighbours)
         if not explain:
             return items, scores, None
-        missing = [n for n in EXPLAIN_SIGNALS if self.weights_.get(n) and n not in z]
+        missing = [n for n in EXPLAIN_SIGNALS if self.weights_.get(n) and n not in scaled]
         if missing:  # buy-again mode: the reasons compare the discover weights' signals
-            z = {**z, **{n: standardise(b) for n, b in raw_signals(self, self.dataset_, user_idx, missing).items()}}
-        return items, scores, content_wins(self.weights_, z, items)
+            raw = raw_signals(self, self.dataset_, user_idx, missing)
+            scaled = {**scaled, **scaled_blend(raw, {}, (len(user_idx), n_items))[1]}
+        cells = np.maximum(items, 0)
+        return items, scores, content_wins_at(
+            self.weights_, {n: scaled[n].at(cells) for n in EXPLAIN_SIGNALS if self.weights_.get(n)})
 
     # ---------------------------------------------------------------------------------------- explained
     def recommend(

@@ -97,19 +97,21 @@ class LinearRanker:
     names: tuple[str, ...]
     coef: np.ndarray
 
-    def score(self, inputs: RankerInputs, pool: np.ndarray | None = None) -> np.ndarray:
+    def score(self, inputs: RankerInputs, pool: np.ndarray | None = None, *, gathered: bool = False) -> np.ndarray:
         """Ranker score of each row's ``pool`` items (users x pool width; a -1 slot scores as item 0), or of every
         item without ``pool`` (users x items), float32, higher is better.
 
         Only the blend's candidate pool is ever ranked, so scoring it alone spares the per-item work (a log and
-        nine multiply-adds per cell) on every other product: 200 of 10,000 at the benchmark's scale.
+        nine multiply-adds per cell) on every other product: 200 of 10,000 at the benchmark's scale. With
+        ``gathered``, the blocks of ``inputs.z`` and ``inputs.raw`` already hold the pool's cells only (users x
+        pool width, as :meth:`.scaled.Scaled.at` makes them), so no z-scored block of every product is needed.
         """
         weights = dict(zip(self.names, self.coef.astype(np.float32), strict=True))
         n, n_items = inputs.history.shape[0], inputs.words.shape[0]
         cells = None if pool is None else np.maximum(pool, 0)
 
         def at(block: np.ndarray) -> np.ndarray:
-            return block if cells is None else np.take_along_axis(block, cells, axis=1)
+            return block if cells is None or gathered else np.take_along_axis(block, cells, axis=1)
 
         out = np.zeros((n, n_items) if cells is None else cells.shape, np.float32)
         for name, block in inputs.z.items():

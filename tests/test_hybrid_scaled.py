@@ -1,0 +1,103 @@
+"""The served scoring pass (hybrid/scaled.py and the ranking built on it) gives the plain path's numbers exactly:
+z-scores and blend to the bit, and the same lists, scores and reasons as whole z-scored blocks would."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommend_helpers import fast_hybrid
+from segrec.data.generate import generate_shop
+from segrec.recommend import Dataset, HybridRecommender
+from segrec.recommend._topk import top_k
+from segrec.recommend.base import mask_seen
+from segrec.recommend.hybrid.explain import EXPLAIN_SIGNALS, content_wins
+from segrec.recommend.hybrid.mmr import rerank
+from segrec.recommend.hybrid.scaled import COLUMNS, ROWS, scaled_blend
+from segrec.recommend.hybrid.signals import ALL_SIGNALS, SIGNALS, raw_signals, standardise
+from segrec.recommend.hybrid.tuning import weighted_sum
+
+
+def _blocks(n: int = 70, n_items: int = 3 * COLUMNS + 5, seed: int = 0) -> dict[str, np.ndarray]:
+    """C- and F-ordered blocks on different scales, and a prior's row broadcast to every user."""
+    rng = np.random.default_rng(seed)
+    c = (rng.standard_normal((n, n_items)) * 3.7 + 11.0).astype(np.float32)
+    f = np.asfortranarray(rng.gamma(0.3, 2.0, (n, n_items)).astype(np.float32))
+    prior = np.broadcast_to(np.log1p(rng.integers(0, 50, n_items)).astype(np.float32), (n, n_items))
+    tiny = np.asfortranarray(rng.random((n, n_items)).astype(np.float32) * np.float32(1e-4))
+    return {"cf": c, "profile": f, "trend": prior, "category": tiny, "content": c[::-1].copy()}
+
+
+@pytest.mark.parametrize("weights", [{"cf": 1.0, "profile": 0.5, "trend": 0.25, "category": 2.0, "content": 0.1},
+                                     {"cf": 2.0}, {}], ids=["all", "one", "none"])
+def test_scaled_blend_is_standardise_and_weighted_sum_to_the_bit(weights: dict[str, float]) -> None:
+    raw = _blocks()
+    assert raw["profile"].flags.f_contiguous and raw["cf"].flags.c_contiguous and ROWS < len(raw["cf"])
+    shape = raw["cf"].shape
+    z = {name: standardise(block) for name, block in raw.items()}
+    blend, scaled = scaled_blend(raw, weights, shape)
+    np.testing.assert_array_equal(blend, weighted_sum(z, weights, shape))
+    rng = np.random.default_rng(1)
+    cells = rng.integers(0, shape[1], (shape[0], 17))
+    everything = np.broadcast_to(np.arange(shape[1]), shape)
+    for name, block in z.items():
+        np.testing.assert_array_equal(scaled[name].at(cells), np.take_along_axis(block, cells, axis=1))
+        np.testing.assert_array_equal(scaled[name].at(everything), block)
+
+
+def test_scaled_blend_takes_the_general_path_for_a_block_with_minus_inf() -> None:
+    raw = _blocks()
+    raw["cf"][3, 5] = -np.inf
+    raw["profile"][7, 2] = -np.inf
+    weights = {"cf": 1.0, "profile": 0.5}
+    blend, scaled = scaled_blend(raw, weights, raw["cf"].shape)
+    z = {name: standardise(block) for name, block in raw.items()}
+    np.testing.assert_array_equal(blend, weighted_sum(z, weights, raw["cf"].shape))
+    np.testing.assert_array_equal(scaled["cf"].at(np.array([[5, 6]] * len(blend))), z["cf"][:, 5:7])
+
+
+def _plain_rank(model: HybridRecommender, user_idx: np.ndarray, k: int,
+                filter_seen: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ranking as it was written before the scoring pass: every signal z-scored whole, the ranker fed
+    whole blocks, the reasons reading the whole blocks (items, scores, content wins)."""
+    dataset, n_items = model.dataset_, model.dataset_.n_items
+    width = max(k, min(model.pool_size, n_items))
+    if filter_seen and model.ranker_ is not None:
+        raw = raw_signals(model, dataset, user_idx, SIGNALS)
+        inputs = model._ranker_inputs(dataset, user_idx, raw)
+        z = inputs.z
+        blended = weighted_sum(z, model.weights_, (len(user_idx), n_items))
+        mask_seen(blended, dataset, user_idx)
+        pool, _ = top_k(blended, width)
+        relevance = np.where(pool >= 0, model.ranker_.score(inputs, pool), -np.inf).astype(np.float32)
+    else:
+        weights = model.weights_ if filter_seen else model.weights_again_
+        names = [n for n in (SIGNALS if filter_seen else ALL_SIGNALS) if weights.get(n)]
+        z = {n: standardise(b) for n, b in raw_signals(model, dataset, user_idx, names).items()}
+        blended = weighted_sum(z, weights, (len(user_idx), n_items))
+        if filter_seen:
+            mask_seen(blended, dataset, user_idx)
+        pool, relevance = top_k(blended, width)
+    items, scores = rerank(pool, relevance, k, model.mmr_lambda, model.content_.neighbours_)
+    missing = [n for n in EXPLAIN_SIGNALS if model.weights_.get(n) and n not in z]
+    z = {**z, **{n: standardise(b) for n, b in raw_signals(model, dataset, user_idx, missing).items()}}
+    return items, scores, np.broadcast_to(content_wins(model.weights_, z, items), items.shape)
+
+
+@pytest.fixture(scope="module")
+def shop() -> Dataset:
+    return Dataset.from_events(generate_shop(customers=2000, products=300, months=12, seed=3).events)
+
+
+@pytest.mark.parametrize("rank", [True, False], ids=["ranker", "blend"])
+def test_served_ranking_is_the_plain_rankings_exactly(shop: Dataset, rank: bool) -> None:
+    model = fast_hybrid(rank=rank).fit(shop)
+    assert (model.ranker_ is not None) == rank  # this shop keeps the ranker when it may
+    users = np.arange(700)  # more than one sweep of ROWS, fewer than a chunk
+    for filter_seen in (True, False):
+        items, scores, wins = model._rank_chunk(users, 10, filter_seen, explain=True)
+        expected = _plain_rank(model, users, 10, filter_seen)
+        np.testing.assert_array_equal(items, expected[0])
+        np.testing.assert_array_equal(scores, expected[1])
+        np.testing.assert_array_equal(np.broadcast_to(wins, items.shape), expected[2])
+    assert (items >= 0).all() and np.broadcast_to(wins, items.shape).any()
