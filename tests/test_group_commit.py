@@ -63,7 +63,7 @@ def _queued(writer: GroupWriter, store: GatedStore, requests: list[list[dict[str
 
 
 def test_requests_that_queue_up_share_one_check_and_one_transaction(store: GatedStore) -> None:
-    writer = GroupWriter(store, after_commit=lambda: None)
+    writer = GroupWriter(store, after_commit=lambda stored: None)
     requests = [[_event(f"u{i}", "p1", f"e{i}"), _event(f"u{i}", "p2")] for i in range(1, 6)]
     outcomes = _queued(writer, store, requests)
     assert store.appends == [1, 10]  # the first alone, the five queued ones together
@@ -73,7 +73,7 @@ def test_requests_that_queue_up_share_one_check_and_one_transaction(store: Gated
 
 
 def test_a_bad_request_is_refused_alone_with_its_own_row_numbers(store: GatedStore) -> None:
-    writer = GroupWriter(store, after_commit=lambda: None)
+    writer = GroupWriter(store, after_commit=lambda stored: None)
     bad = [_event("u1", "p1", "ok-but-refused"), _event("u1", "p2", price=-1.0)]
     outcomes = _queued(writer, store, [[_event("u2", "p1", "a")], bad, [_event("u3", "p1", "b")]])
     refused = outcomes[2]
@@ -86,7 +86,7 @@ def test_a_bad_request_is_refused_alone_with_its_own_row_numbers(store: GatedSto
 
 
 def test_an_event_id_repeated_across_queued_requests_counts_once(store: GatedStore) -> None:
-    writer = GroupWriter(store, after_commit=lambda: None)
+    writer = GroupWriter(store, after_commit=lambda stored: None)
     outcomes = _queued(writer, store, [[_event("u1", "p1", "same")], [_event("u1", "p1", "same")],
                                        [_event("u1", "p1", "first")]])  # also stored by the first request
     assert [(o.inserted, o.duplicates) for o in outcomes[1:]] == [(1, 0), (0, 1), (0, 1)]
@@ -95,7 +95,7 @@ def test_an_event_id_repeated_across_queued_requests_counts_once(store: GatedSto
 
 
 def test_a_failed_append_fails_every_request_of_its_batch(store: GatedStore) -> None:
-    writer = GroupWriter(store, after_commit=lambda: None)
+    writer = GroupWriter(store, after_commit=lambda stored: None)
     store.fail = True
     outcomes = _queued_failing(writer, store)
     assert all(isinstance(o, StoreUnavailable) for o in outcomes)
@@ -118,7 +118,7 @@ def _queued_failing(writer: GroupWriter, store: GatedStore) -> list[BaseExceptio
 def test_a_sync_error_after_the_commit_is_counted_and_the_events_acknowledged(store: GatedStore) -> None:
     errors = []
 
-    def failing_sync() -> None:
+    def failing_sync(stored: object) -> None:
         raise StoreUnavailable("feed down")
 
     store.gate.set()
@@ -153,7 +153,7 @@ def test_a_large_batch_is_checked_as_its_rows_are_alone(monkeypatch: pytest.Monk
 def test_a_request_given_up_before_its_batch_is_not_stored(store: GatedStore) -> None:
     """The API stops waiting after a timeout (its future is cancelled): that request is left out, the writer
     goes on with the others."""
-    writer = GroupWriter(store, after_commit=lambda: None)
+    writer = GroupWriter(store, after_commit=lambda stored: None)
     first = writer.submit([_event("u0", "p0", "first")])
     assert store.entered.wait(10)
     given_up = writer.submit([_event("u1", "p1", "gone")])

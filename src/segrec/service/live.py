@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 C = Columns
 logger = logging.getLogger("segrec.service")
 _DAY = 86400.0
+#: Seconds between the starts of two fold-in calls of the folder thread (an idle folder starts at once).
+FOLD_EVERY = 0.05
 
 
 @dataclass
@@ -103,7 +106,7 @@ class EventsFeed:
         self._to_warm: dict[str, None] = {}  # customers whose new events wait to be folded in (insertion order)
         self._warm_ready = threading.Condition()
         self._warmer = threading.Thread(target=self._warm_loop, name="segrec-events-folder", daemon=True)
-        self.writer = GroupWriter(store, after_commit=self.sync, on_sync_error=on_error,  # POST /v1/events
+        self.writer = GroupWriter(store, after_commit=self.own, on_sync_error=on_error,  # POST /v1/events
                                   after_ack=self._queue_warm if warm is not None else None)
 
     def start(self) -> None:
@@ -136,6 +139,22 @@ class EventsFeed:
                 if live is None or len(changes.events) < PAGE:  # a full page: more may wait
                     break
 
+    def own(self, stored: list[dict[str, Any]] | None) -> None:
+        """After this worker's commit: apply the events it stored (with their seqs) without reading them back,
+        when they follow the live mark directly; if another worker committed in between (a gap), or the events
+        could not be paired with their seqs, read the store instead (:meth:`sync`). Reading back one event cost
+        ~3 ms of the POST path, as much as storing it."""
+        served = self.holder.current
+        live = served.live if served is not None else None
+        if stored == []:
+            return  # nothing new from this worker (duplicates): the others' events come with the next poll
+        with self._lock:
+            if (live is not None and stored is not None and stored[0][C.Seq] == live.last_seq + 1
+                    and stored[-1][C.Seq] == live.last_seq + len(stored)):
+                live.apply(stored)
+                return
+        self.sync(served)
+
     def _queue_warm(self, users: list[str]) -> None:
         """Hand the batch's customers to the folder thread, so the writer goes on with the next batch while they
         are folded in; customers queued twice are folded once, with all their events."""
@@ -152,10 +171,14 @@ class EventsFeed:
             served = self.holder.current
             if served is None or self.warm is None or not users:
                 continue
+            started = time.monotonic()
             try:
                 self.warm(served, users)
             except Exception as exc:  # stored and answered already: a failed warm-up only costs speed
                 logger.warning(json.dumps({"event": "events_fold_error", "error": f"{type(exc).__name__}: {exc}"}))
+            # One call costs ~5 ms plus ~0.7 ms per customer: under a stream of events, the customers gathered
+            # meanwhile are folded in together. A request that comes first folds on its own.
+            self._stop.wait(max(0.0, FOLD_EVERY - (time.monotonic() - started)))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

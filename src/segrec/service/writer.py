@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..columns import Columns
-from ..events import EventStore, RowProblem, StoreUnavailable, check_events
+from ..events import AppendResult, EventStore, RowProblem, StoreUnavailable, check_events
 
 __all__ = ["GroupWriter", "Written"]
 
@@ -48,13 +48,14 @@ class _Request:
 
 
 class GroupWriter:
-    """The one thread that checks and appends events to ``store``; ``after_commit`` runs once per batch (the
-    feed's sync, so the next answer of this worker reflects the batch) and may raise :class:`StoreUnavailable`
-    (counted by ``on_sync_error``: the events are stored all the same). ``after_ack``, if given, runs once per
+    """The one thread that checks and appends events to ``store``; ``after_commit`` runs once per batch with the
+    events it inserted, each with its ``seq`` (None when they could not be told apart), so the next answer of
+    this worker reflects the batch; it may raise :class:`StoreUnavailable` (counted by ``on_sync_error``: the
+    events are stored all the same). ``after_ack``, if given, runs once per
     batch after every request of it was answered, with the user ids of the stored events (it should only hand
     work to another thread: the next batch waits for it)."""
 
-    def __init__(self, store: EventStore, after_commit: Callable[[], None],
+    def __init__(self, store: EventStore, after_commit: Callable[[list[dict[str, Any]] | None], None],
                  on_sync_error: Callable[[], None] | None = None,
                  after_ack: Callable[[list[str]], None] | None = None) -> None:
         self.store, self.after_commit, self.on_sync_error = store, after_commit, on_sync_error
@@ -122,9 +123,9 @@ class GroupWriter:
             if good:
                 result = self.store.append([event for _, outcome in good for event in outcome.checked])
                 self.batches += 1
-                counted = _count(good, set(result.stored_ids))
+                counted, stored = _count(good, result)
                 try:
-                    self.after_commit()
+                    self.after_commit(stored)
                 except StoreUnavailable:
                     if self.on_sync_error:
                         self.on_sync_error()  # stored all the same; the feed catches up at its next poll
@@ -162,20 +163,25 @@ class GroupWriter:
         return outcomes
 
 
-def _count(good: list[tuple[_Request, Written]], stored_ids: set[str]) -> dict[int, Written]:
-    """Each request's inserted / duplicate events: an event with an ``event_id`` was inserted when the append
-    stored that id and this is its first occurrence in the batch (the store keeps the first of repeats)."""
+def _count(good: list[tuple[_Request, Written]], result: AppendResult
+           ) -> tuple[dict[int, Written], list[dict[str, Any]] | None]:
+    """Each request's inserted / duplicate events, and the inserted events with their ``seq`` (None if they
+    cannot be paired with the store's seqs). An event with an ``event_id`` was inserted when the append stored
+    that id and this is its first occurrence in the batch (the store keeps the first of repeats)."""
+    stored_ids = set(result.stored_ids)
     seen: set[str] = set()
-    out = {}
+    out, inserted_events = {}, []
     for request, outcome in good:
         inserted = 0
         for event in outcome.checked:
             event_id = event.get(C.EventId)
-            if event_id is None:
+            if event_id is None or (event_id in stored_ids and event_id not in seen):
                 inserted += 1
-            elif event_id in stored_ids and event_id not in seen:
-                inserted += 1
+                inserted_events.append(event)
             if event_id is not None:
                 seen.add(event_id)
         out[id(request)] = replace(outcome, inserted=inserted, duplicates=len(outcome.checked) - inserted)
-    return out
+    if len(inserted_events) != len(result.seqs):
+        return out, None
+    # the seqs of one append are paired in row order; what a reader aggregates does not depend on the pairing
+    return out, [{**event, C.Seq: seq} for event, seq in zip(inserted_events, sorted(result.seqs), strict=True)]
