@@ -14,7 +14,15 @@ from segrec.recommend.base import mask_seen
 from segrec.recommend.hybrid.explain import EXPLAIN_SIGNALS, content_wins
 from segrec.recommend.hybrid.mmr import rerank
 from segrec.recommend.hybrid.scaled import COLUMNS, ROWS, scaled_blend
-from segrec.recommend.hybrid.signals import ALL_SIGNALS, SIGNALS, raw_signals, standardise
+from segrec.recommend.hybrid.signals import (
+    ALL_SIGNALS,
+    SIGNALS,
+    TableRows,
+    raw_signals,
+    segment_rows,
+    segment_scores,
+    standardise,
+)
 from segrec.recommend.hybrid.tuning import weighted_sum
 
 
@@ -25,16 +33,33 @@ def _blocks(n: int = 70, n_items: int = 3 * COLUMNS + 5, seed: int = 0) -> dict[
     f = np.asfortranarray(rng.gamma(0.3, 2.0, (n, n_items)).astype(np.float32))
     prior = np.broadcast_to(np.log1p(rng.integers(0, 50, n_items)).astype(np.float32), (n, n_items))
     tiny = np.asfortranarray(rng.random((n, n_items)).astype(np.float32) * np.float32(1e-4))
-    return {"cf": c, "profile": f, "trend": prior, "category": tiny, "content": c[::-1].copy()}
+    table = rng.gamma(1.0, 5.0, (3, n_items)).astype(np.float32)
+    segment = segment_rows(table, rng.integers(-1, 3, n + 5), prior[0], np.arange(3, n + 3))
+    return {"cf": c, "profile": f, "trend": prior, "category": tiny, "content": c[::-1].copy(), "segment": segment}
 
 
-@pytest.mark.parametrize("weights", [{"cf": 1.0, "profile": 0.5, "trend": 0.25, "category": 2.0, "content": 0.1},
+def test_segment_rows_are_the_segment_scores() -> None:
+    rng = np.random.default_rng(3)
+    table, codes = rng.random((4, 30)).astype(np.float32), rng.integers(-1, 4, 50)
+    popularity, users = rng.random(30).astype(np.float32) * 9, rng.permutation(50)[:20]
+    rows = segment_rows(table, codes, popularity, users)
+    np.testing.assert_array_equal(rows.dense(), segment_scores(table, codes, popularity, users))
+    cells = rng.integers(0, 30, (20, 6))
+    np.testing.assert_array_equal(rows.take(cells), np.take_along_axis(rows.dense(), cells, axis=1))
+
+
+def _dense(block: np.ndarray | TableRows) -> np.ndarray:
+    return block.dense() if isinstance(block, TableRows) else block
+
+
+@pytest.mark.parametrize("weights", [{"cf": 1.0, "profile": 0.5, "trend": 0.25, "category": 2.0, "content": 0.1,
+                                      "segment": 0.3},
                                      {"cf": 2.0}, {}], ids=["all", "one", "none"])
 def test_scaled_blend_is_standardise_and_weighted_sum_to_the_bit(weights: dict[str, float]) -> None:
     raw = _blocks()
     assert raw["profile"].flags.f_contiguous and raw["cf"].flags.c_contiguous and ROWS < len(raw["cf"])
     shape = raw["cf"].shape
-    z = {name: standardise(block) for name, block in raw.items()}
+    z = {name: standardise(_dense(block)) for name, block in raw.items()}
     blend, scaled = scaled_blend(raw, weights, shape)
     np.testing.assert_array_equal(blend, weighted_sum(z, weights, shape))
     rng = np.random.default_rng(1)
@@ -51,7 +76,7 @@ def test_scaled_blend_takes_the_general_path_for_a_block_with_minus_inf() -> Non
     raw["profile"][7, 2] = -np.inf
     weights = {"cf": 1.0, "profile": 0.5}
     blend, scaled = scaled_blend(raw, weights, raw["cf"].shape)
-    z = {name: standardise(block) for name, block in raw.items()}
+    z = {name: standardise(_dense(block)) for name, block in raw.items()}
     np.testing.assert_array_equal(blend, weighted_sum(z, weights, raw["cf"].shape))
     np.testing.assert_array_equal(scaled["cf"].at(np.array([[5, 6]] * len(blend))), z["cf"][:, 5:7])
 
@@ -101,3 +126,51 @@ def test_served_ranking_is_the_plain_rankings_exactly(shop: Dataset, rank: bool)
         np.testing.assert_array_equal(scores, expected[1])
         np.testing.assert_array_equal(np.broadcast_to(wins, items.shape), expected[2])
     assert (items >= 0).all() and np.broadcast_to(wins, items.shape).any()
+
+
+def _dense_rerank(pool: np.ndarray, relevance: np.ndarray, k: int, lam: float, neighbours) -> tuple[np.ndarray, np.ndarray]:
+    """MMR as first written: each step densifies the chosen items' neighbour rows and reads the pool's columns."""
+    finite = np.isfinite(relevance)
+    lo = np.min(np.where(finite, relevance, np.inf), axis=1, keepdims=True)
+    hi = np.max(np.where(finite, relevance, -np.inf), axis=1, keepdims=True)
+    rel = np.where(finite, (relevance - lo) / np.maximum(hi - lo, 1e-9), -np.inf)
+    n, width = pool.shape
+    max_sim = np.zeros((n, width), np.float32)
+    items, scores = np.full((n, k), -1, np.int64), np.full((n, k), -np.inf, np.float32)
+    rows = np.arange(n)
+    for step in range(min(k, width)):
+        objective = lam * rel - (1.0 - lam) * max_sim
+        pick = np.argmax(objective, axis=1)
+        ok = np.isfinite(objective[rows, pick])
+        chosen = pool[rows, pick]
+        items[ok, step], scores[ok, step] = chosen[ok], relevance[rows, pick][ok]
+        rel[rows, pick] = -np.inf
+        sims = neighbours[np.maximum(chosen, 0)].toarray()
+        max_sim = np.maximum(max_sim, np.take_along_axis(sims, np.maximum(pool, 0), axis=1))
+    return items, scores
+
+
+def test_mmr_reads_the_pools_similarities_as_the_dense_rows_gave_them() -> None:
+    import scipy.sparse as sp
+
+    from segrec.recommend.hybrid.mmr import FEW_ROWS
+
+    rng = np.random.default_rng(4)
+    n, n_items, width = 3 * FEW_ROWS + 1, 60, 25
+    dense = np.where(rng.random((n_items, n_items)) < 0.2, rng.random((n_items, n_items)), 0.0).astype(np.float32)
+    neighbours = sp.csr_matrix(dense)
+    pool = np.stack([rng.permutation(n_items)[:width] for _ in range(n)])
+    pool[:4, -6:] = -1  # padding, as a short pool gives
+    relevance = np.where(pool >= 0, rng.standard_normal(pool.shape), -np.inf).astype(np.float32)
+    relevance[5, :] = 1.0  # ties everywhere: MMR alone orders them
+    # the same similarities with each entry stored as two halves (not canonical: toarray sums them)
+    doubled = sp.csr_matrix((np.repeat(neighbours.data / 2, 2), np.repeat(neighbours.indices, 2),
+                             neighbours.indptr * 2), shape=neighbours.shape)
+    assert not doubled.has_canonical_format
+    assert neighbours.has_canonical_format
+    for matrix in (neighbours, doubled):
+        for lam in (0.5, 0.95):
+            expected = _dense_rerank(pool, relevance, 10, lam, matrix)
+            got = rerank(pool, relevance, 10, lam, matrix)
+            np.testing.assert_array_equal(got[0], expected[0])
+            np.testing.assert_array_equal(got[1], expected[1])

@@ -345,36 +345,34 @@ class HybridRecommender(Recommender):
                             lifts=content.word_lifts(user_idx), words=content.profile_words_,
                             terms=list(content.profile_terms_))
 
-    def _ranker_inputs_at(self, user_idx: np.ndarray, raw: dict[str, np.ndarray], scaled: dict[str, Scaled],
-                          cells: np.ndarray) -> RankerInputs:
+    def _ranker_inputs_at(self, user_idx: np.ndarray, scaled: dict[str, Scaled], cells: np.ndarray) -> RankerInputs:
         """What the ranker reads for a chunk of users at their pool's ``cells`` only (see ``LinearRanker.score``'s
         ``gathered``): z-scores and raw values of those cells, not of every product."""
         content = self.content_
         history = np.log1p(np.diff(self.dataset_.purchases.indptr)[user_idx]).astype(np.float32)
         return RankerInputs(z={name: part.at(cells) for name, part in scaled.items()},
-                            raw={name: np.take_along_axis(raw[name], cells, axis=1) for name in LOG_SIGNALS if name in raw},
+                            raw={name: scaled[name].raw_at(cells) for name in LOG_SIGNALS if name in scaled},
                             history=history, lifts=content.word_lifts(user_idx), words=content.profile_words_,
                             terms=list(content.profile_terms_))
 
     def _blend(self, user_idx: np.ndarray, discover: bool,
-               names: Iterable[str] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Scaled]]:
-        """The mode's weighted sum, its parts' raw blocks and their z-score parameters (:mod:`.scaled`); the
-        signals are ``names`` (default: those with a weight; the others are not computed)."""
+               names: Iterable[str] | None = None) -> tuple[np.ndarray, dict[str, Scaled]]:
+        """The mode's weighted sum and its parts with their z-score parameters (:mod:`.scaled`); the signals
+        are ``names`` (default: those with a weight; the others are not computed)."""
         weights = self.weights_ if discover else self.weights_again_
         if names is None:
             names = [name for name in (SIGNALS if discover else ALL_SIGNALS) if weights.get(name, 0.0)]
-        raw = raw_signals(self, self.dataset_, user_idx, names)
-        blended, scaled = scaled_blend(raw, weights, (len(user_idx), self.dataset_.n_items))
-        return blended, raw, scaled
+        raw = raw_signals(self, self.dataset_, user_idx, names, tables=True)
+        return scaled_blend(raw, weights, (len(user_idx), self.dataset_.n_items))
 
     def _ranked_pool(self, user_idx: np.ndarray, width: int,
                      keep_blend: bool = False) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, dict[str, Scaled]]:
         """Discover with a ranker: the blend of every item (with ``keep_blend``; else None), its top ``width``
         unbought items, the ranker's score of each of them and every signal's z-score parameters."""
-        blended, raw, scaled = self._blend(user_idx, discover=True, names=SIGNALS)
+        blended, scaled = self._blend(user_idx, discover=True, names=SIGNALS)
         kept = blended.copy() if keep_blend else None
         pool, _ = _unbought_top(blended, self.dataset_, user_idx, width)
-        inputs = self._ranker_inputs_at(user_idx, raw, scaled, np.maximum(pool, 0))
+        inputs = self._ranker_inputs_at(user_idx, scaled, np.maximum(pool, 0))
         return kept, pool, self.ranker_.score(inputs, pool, gathered=True), scaled
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
@@ -409,7 +407,7 @@ class HybridRecommender(Recommender):
             _, pool, values, scaled = self._ranked_pool(user_idx, width)
             relevance = np.where(pool >= 0, values, -np.inf).astype(np.float32)
         else:
-            blended, _, scaled = self._blend(user_idx, discover=filter_seen)
+            blended, scaled = self._blend(user_idx, discover=filter_seen)
             pool, relevance = (_unbought_top(blended, self.dataset_, user_idx, width) if filter_seen
                                else top_k(blended, width))
         items, scores = rerank(pool, relevance, k, self.mmr_lambda, neighbours)
@@ -417,7 +415,7 @@ class HybridRecommender(Recommender):
             return items, scores, None
         missing = [n for n in EXPLAIN_SIGNALS if self.weights_.get(n) and n not in scaled]
         if missing:  # buy-again mode: the reasons compare the discover weights' signals
-            raw = raw_signals(self, self.dataset_, user_idx, missing)
+            raw = raw_signals(self, self.dataset_, user_idx, missing, tables=True)
             scaled = {**scaled, **scaled_blend(raw, {}, (len(user_idx), n_items))[1]}
         cells = np.maximum(items, 0)
         return items, scores, content_wins_at(

@@ -9,6 +9,7 @@ blend can never do worse than the buy-again baseline on validation: that baselin
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,9 +24,9 @@ from ..priors import segment_popularity
 if TYPE_CHECKING:
     from .model import HybridRecommender
 
-__all__ = ["ALL_SIGNALS", "REPEAT_SIGNALS", "SIGNALS", "again_scores", "category_model", "category_scores",
+__all__ = ["ALL_SIGNALS", "REPEAT_SIGNALS", "SIGNALS", "TableRows", "again_scores", "category_model", "category_scores",
            "demographic_groups", "popularity_prior", "raw_signals", "repeat_signal", "segment_favourites",
-           "segment_of", "segment_popularity", "segment_scores", "standardise", "trend_prior"]
+           "segment_of", "segment_popularity", "segment_rows", "segment_scores", "standardise", "trend_prior"]
 
 #: Blend inputs of both modes.
 SIGNALS = ("cf", "item", "content", "profile", "category", "trend", "popularity", "segment", "peers")
@@ -145,6 +146,40 @@ def segment_scores(table: np.ndarray, codes: np.ndarray, popularity: np.ndarray,
     return out
 
 
+@dataclass(frozen=True)
+class TableRows:
+    """A (users x items) block whose every row is a row of a small ``table``: ``table[codes]``, kept unmade.
+
+    The segment signals are so: a few distinct rows (one per segment, and the shop's), which the served scoring
+    pass z-scores once per row of the table instead of once per user (:mod:`.scaled`)."""
+
+    table: np.ndarray
+    codes: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.codes), self.table.shape[1]
+
+    def __getitem__(self, key: slice | tuple[slice, slice]) -> np.ndarray:
+        """Rows, or (rows, columns), of the block as a dense array."""
+        rows, columns = key if isinstance(key, tuple) else (key, slice(None))
+        return self.table[self.codes[rows], columns]
+
+    def take(self, cells: np.ndarray) -> np.ndarray:
+        """Each row's values at its ``cells`` (users x width item indices)."""
+        return self.table[self.codes[:, None], cells]
+
+    def dense(self) -> np.ndarray:
+        return self.table[self.codes]
+
+
+def segment_rows(table: np.ndarray, codes: np.ndarray, popularity: np.ndarray, user_idx: np.ndarray) -> TableRows:
+    """:func:`segment_scores` as :class:`TableRows` (the same values: ``segment_scores(...) == .dense()``)."""
+    segment = codes[user_idx]
+    rows = np.vstack([table, popularity[None, :]]).astype(np.float32)
+    return TableRows(rows, np.where(segment >= 0, segment, len(table)))
+
+
 def popularity_prior(dataset: Dataset) -> np.ndarray:
     """log1p of each item's distinct buyers over the whole training period."""
     return np.log1p(dataset.item_popularity()).astype(np.float32)
@@ -184,12 +219,14 @@ def again_scores(again: sp.csr_matrix, share: np.ndarray, user_idx: np.ndarray) 
 
 
 def raw_signals(model: HybridRecommender, dataset: Dataset, user_idx: np.ndarray, names: Iterable[str],
-                again: sp.csr_matrix | None = None) -> dict[str, np.ndarray]:
+                again: sp.csr_matrix | None = None, *, tables: bool = False) -> dict[str, np.ndarray]:
     """The named signals for a chunk of users on their own scales (dense, n x n_items, float32).
 
     Histories come from ``dataset`` (the whole training data, or its validation cut), the fitted parts from
-    ``model``; ``again`` holds the recency-weighted lines of ``dataset`` (default: the model's own).
+    ``model``; ``again`` holds the recency-weighted lines of ``dataset`` (default: the model's own). With
+    ``tables``, the segment signals come as :class:`TableRows` (for :func:`.scaled.scaled_blend`).
     """
+    rows_of = segment_rows if tables else segment_scores
     n, n_items = len(user_idx), dataset.n_items
     content = model._content_for(dataset)
     out = {}
@@ -208,13 +245,12 @@ def raw_signals(model: HybridRecommender, dataset: Dataset, user_idx: np.ndarray
         elif name == "popularity":
             raw = np.broadcast_to(model.popularity_, (n, n_items))
         elif name == "peers":
-            raw = segment_scores(model.peer_popularity_, model.user_peers_, np.expm1(model.popularity_), user_idx)
+            raw = rows_of(model.peer_popularity_, model.user_peers_, np.expm1(model.popularity_), user_idx)
         elif name == "category":
             raw = category_scores(dataset, user_idx, model.item_category_, model.category_share_,
                                   model.category_prior_)
         elif name == "segment":
-            raw = segment_scores(model.segment_popularity_, model.user_segment_, np.expm1(model.popularity_),
-                                 user_idx)
+            raw = rows_of(model.segment_popularity_, model.user_segment_, np.expm1(model.popularity_), user_idx)
         elif name == "repeat":
             raw = repeat_signal(dataset, user_idx, model.repeat_half_life_days).toarray()
         elif name == "again":
@@ -222,5 +258,5 @@ def raw_signals(model: HybridRecommender, dataset: Dataset, user_idx: np.ndarray
             raw = again_scores(model.again_ if again is None else again, share, user_idx)
         else:
             raise InputError(f"unknown signal {name!r}; choose from {', '.join(ALL_SIGNALS)}")
-        out[name] = np.asarray(raw, dtype=np.float32)
+        out[name] = raw if isinstance(raw, TableRows) else np.asarray(raw, dtype=np.float32)
     return out
