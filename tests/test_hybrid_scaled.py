@@ -174,3 +174,25 @@ def test_mmr_reads_the_pools_similarities_as_the_dense_rows_gave_them() -> None:
             got = rerank(pool, relevance, 10, lam, matrix)
             np.testing.assert_array_equal(got[0], expected[0])
             np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_write_recommendations_chunks_side_by_side_write_the_one_at_a_time_file(tmp_path) -> None:
+    """Chunks recommended two at a time (the last, small one alone) give the same file, row for row, as one
+    chunk at a time; more than one BLAS thread in a chunk's products would round some scores differently."""
+    import pandas as pd
+
+    from segrec.engines.local.train import write_recommendations
+    from segrec.recommend.base import DEFAULT_CHUNK
+
+    dataset = Dataset.from_events(generate_shop(customers=2400, products=200, months=6, seed=5).events)
+    model = fast_hybrid().fit(dataset)
+    done = []
+    paths = {ahead: tmp_path / f"ahead{ahead}.parquet" for ahead in (1, 2)}
+    for ahead, path in paths.items():
+        rows = write_recommendations(model, path, 5, chunk_size=DEFAULT_CHUNK + 1, ahead=ahead,
+                                     progress=lambda stop, total: done.append(stop))
+        assert rows == 5 * dataset.n_users
+    assert done == [DEFAULT_CHUNK + 1, 2 * DEFAULT_CHUNK + 2, dataset.n_users] * 2
+    together, alone = (pd.read_parquet(path) for path in paths.values())
+    pd.testing.assert_frame_equal(together, alone)
+    assert list(together["user_id"].unique()) == list(dataset.users.external_ids)

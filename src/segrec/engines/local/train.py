@@ -4,18 +4,22 @@ by the end-to-end pipeline)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..._atomic import atomic_path
 from ...bundle import save_bundle
 from ...columns import Columns
 from ...exceptions import InputError
 from ...features.interactions import Dataset
-from ...recommend.base import Recommender
+from ...recommend.base import DEFAULT_CHUNK, Recommender
 from ...recommend.hybrid import HybridRecommender
 from ...run_dir import RunFiles
 
@@ -24,6 +28,8 @@ __all__ = ["segment_labels", "train_recommender", "write_recommendations"]
 #: Customers recommended per step of :func:`write_recommendations`: the hybrid's signals and reasons hold a few
 #: dense (customers x products) blocks per step, ~1 GB at 10k products.
 WRITE_CHUNK = 4096
+#: Steps of :func:`write_recommendations` recommended at once (each on its own thread).
+WRITE_AHEAD = 2
 
 
 def segment_labels(segments: pd.DataFrame | pd.Series | None) -> pd.Series | None:
@@ -78,11 +84,12 @@ def train_recommender(
 
 
 def write_recommendations(model: Recommender, path: str | Path, k: int = 10, *, chunk_size: int = WRITE_CHUNK,
-                          progress: Callable[[int, int], None] | None = None) -> int:
+                          progress: Callable[[int, int], None] | None = None, ahead: int = WRITE_AHEAD) -> int:
     """Every customer's top-``k`` discover recommendations (with reasons, for the hybrid) as one Parquet file,
     written chunk by chunk so memory stays bounded whatever the number of customers; atomically.
 
-    ``progress(done, total)`` is called after each chunk. Returns the number of rows written.
+    Up to ``ahead`` chunks are recommended at once (see :func:`_recommended`) and written in order: the same file
+    as one chunk at a time. ``progress(done, total)`` is called after each chunk. Returns the number of rows.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -92,16 +99,53 @@ def write_recommendations(model: Recommender, path: str | Path, k: int = 10, *, 
     with atomic_path(path) as tmp:
         writer = None
         try:
-            for start in range(0, max(len(ids), 1), chunk_size):
-                frame = model.recommend(ids[start : start + chunk_size], k=k)
+            for stop, frame in _recommended(model, ids, k, chunk_size, ahead):
                 table = pa.Table.from_pandas(frame, preserve_index=False)
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema)
                 writer.write_table(table.cast(writer.schema))
                 rows += len(frame)
                 if progress is not None:
-                    progress(min(start + chunk_size, len(ids)), len(ids))
+                    progress(stop, len(ids))
         finally:
             if writer is not None:
                 writer.close()
     return rows
+
+
+def _recommended(model: Recommender, ids: np.ndarray, k: int, chunk_size: int,
+                 ahead: int) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Each chunk's recommendations in order, with the index its chunk ends at.
+
+    A chunk's reasons and table are single-threaded Python, during which its scoring threads wait, so chunks
+    run ``ahead`` at a time on threads of their own (numpy and scipy release the GIL); the caller writes one
+    while the next are scored. Only chunks of more than ``DEFAULT_CHUNK`` customers do: ``recommend`` scores
+    those on several threads with one BLAS thread each, and one BLAS thread for the whole time keeps every
+    chunk's products rounded as when it runs alone (OpenBLAS rounds a product on two threads differently);
+    a last, smaller chunk runs alone afterwards with the BLAS threads it would have had.
+    """
+    starts = list(range(0, max(len(ids), 1), chunk_size))
+    together = [s for s in starts if ahead > 1 and len(ids[s : s + chunk_size]) > DEFAULT_CHUNK]
+    if together:
+        queue = iter(together)
+        with threadpool_limits(1, "blas"), ThreadPoolExecutor(ahead, thread_name_prefix="segrec-write") as pool:
+            pending: deque[tuple[int, Future[pd.DataFrame]]] = deque()
+
+            def submit() -> None:
+                start = next(queue, None)
+                if start is not None:
+                    pending.append((start, pool.submit(model.recommend, ids[start : start + chunk_size], k=k)))
+
+            for _ in range(ahead):
+                submit()
+            try:
+                while pending:
+                    start, future = pending.popleft()
+                    frame = future.result()
+                    submit()  # at most ``ahead`` chunks in memory besides the one being written
+                    yield min(start + chunk_size, len(ids)), frame
+            finally:
+                for _, future in pending:
+                    future.cancel()
+    for start in starts[len(together) :]:
+        yield min(start + chunk_size, len(ids)), model.recommend(ids[start : start + chunk_size], k=k)
