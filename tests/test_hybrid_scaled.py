@@ -196,3 +196,34 @@ def test_write_recommendations_chunks_side_by_side_write_the_one_at_a_time_file(
     together, alone = (pd.read_parquet(path) for path in paths.values())
     pd.testing.assert_frame_equal(together, alone)
     assert list(together["user_id"].unique()) == list(dataset.users.external_ids)
+
+
+def test_closest_bought_is_scipys_argmax_of_the_overlap(shop: Dataset) -> None:
+    """The vectorised choice of the bought product a recommendation is closest to (ties: the lower column,
+    nothing when no bought product is a neighbour) against scipy's argmax/max it replaces."""
+    import scipy.sparse as sp
+
+    from segrec.recommend.hybrid.explain import _first_largest, closest_bought
+
+    model = fast_hybrid(tune=False).fit(shop)
+    rng = np.random.default_rng(6)
+    user_idx, item_idx = rng.integers(0, shop.n_users, 3000), rng.integers(0, shop.n_items, 3000)
+    history = sp.csr_matrix(shop.purchases[user_idx] > 0, dtype=np.float32)
+    towards = model.content_.neighbours_.T.tocsr()[item_idx]
+    overlap = sp.csr_matrix(history.multiply(towards))
+    expected = np.where(np.asarray(overlap.max(axis=1).toarray()).ravel() > 0,
+                        np.asarray(overlap.argmax(axis=1)).ravel(), -1)
+    got = closest_bought(model, user_idx, item_idx)
+    np.testing.assert_array_equal(got, expected)
+    assert (got >= 0).sum() > 100 and (got < 0).sum() > 0
+    # ties (the lower column wins), explicit zeros and negatives (no choice), unsorted and duplicate entries
+    rows = [np.array([0, 0.5, 0, 0.5]), np.zeros(4), np.array([0.2, 0, 0.7, 0.7]), np.array([-1.0, 0, 0, 0])]
+    overlap = sp.csr_matrix(np.array(rows, np.float32))
+    messy = sp.csr_matrix((np.array([0.3, 0.3, 0.6, 0.0], np.float32), np.array([3, 1, 1, 2]), np.array([0, 3, 4])),
+                          shape=(2, 4))
+    for matrix in (overlap, messy):
+        expected = np.where(np.asarray(matrix.max(axis=1).toarray()).ravel() > 0,
+                            np.asarray(matrix.argmax(axis=1)).ravel(), -1)
+        np.testing.assert_array_equal(_first_largest(matrix), expected)
+    np.testing.assert_array_equal(_first_largest(overlap), [1, -1, 2, -1])
+    np.testing.assert_array_equal(_first_largest(messy), [1, -1])

@@ -74,7 +74,22 @@ def closest_bought(model: HybridRecommender, user_idx: np.ndarray, item_idx: np.
     """For each row, the bought item most similar to the recommended one (-1 if none is a neighbour)."""
     history = sp.csr_matrix(model.dataset_.purchases[user_idx] > 0, dtype=np.float32)
     towards = model.content_.neighbours_.T.tocsr()[item_idx]  # row r: similarity of each item to item_idx[r]
-    overlap = sp.csr_matrix(history.multiply(towards))
-    best = np.asarray(overlap.argmax(axis=1)).ravel()
-    has = np.asarray(overlap.max(axis=1).toarray()).ravel() > 0
-    return np.where(has, best, -1)
+    return _first_largest(sp.csr_matrix(history.multiply(towards)))
+
+
+def _first_largest(overlap: sp.csr_matrix) -> np.ndarray:
+    """Each row's column of its largest value (the lowest such column), -1 where no value is positive: what
+    ``argmax(axis=1)`` where ``max(axis=1) > 0`` gives, vectorised (scipy's argmax loops over the rows in Python,
+    a fifth of the reasons' time at 40,000 rows a chunk)."""
+    overlap = overlap.copy()
+    overlap.sum_duplicates()  # sorted columns, as scipy's argmax reads them
+    out = np.full(overlap.shape[0], -1, np.int64)
+    rows = np.flatnonzero(np.diff(overlap.indptr))
+    if len(rows):
+        starts = overlap.indptr[rows]
+        largest = np.maximum.reduceat(overlap.data, starts)
+        at_largest = overlap.data == np.repeat(largest, np.diff(overlap.indptr)[rows])
+        first = np.minimum.reduceat(np.where(at_largest, np.arange(overlap.nnz), overlap.nnz), starts)
+        positive = largest > 0
+        out[rows[positive]] = overlap.indices[first[positive]]
+    return out

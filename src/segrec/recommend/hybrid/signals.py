@@ -206,7 +206,9 @@ def category_scores(dataset: Dataset, user_idx: np.ndarray, codes: np.ndarray, s
     onehot = sp.csr_matrix((np.ones(len(codes), np.float32), (np.arange(len(codes)), codes)), shape=(len(codes), len(prior)))
     counts = (history @ onehot).toarray() + prior_weight * prior[None, :]
     mix = counts / counts.sum(axis=1, keepdims=True)
-    return (mix[:, codes] * share[None, :]).astype(np.float32)
+    out = mix[:, codes]
+    out *= share[None, :]  # in place: one (users x items) block, not three
+    return out.astype(np.float32, copy=False)
 
 
 def again_scores(again: sp.csr_matrix, share: np.ndarray, user_idx: np.ndarray) -> np.ndarray:
