@@ -315,8 +315,13 @@ def _exercise(store_location: str | Path) -> None:
         assert [e[C.Item] for e in store.user_events("u1", 5)] == ["p2", "p1"]
         version = store.set_unavailable(["b", "a", "a"])
         assert store.unavailable() == ["a", "b"] and store.changes(10**9).availability_version == version
+        nothing = store.changes(first.seqs[-1])  # a poll with nothing new still sees the availability version
+        assert (nothing.events, nothing.last_seq, nothing.availability_version) == ([], first.seqs[-1], version)
     with open_store(store_location) as reopened:
         assert len(reopened.changes(0).events) == 2 and reopened.unavailable() == ["a", "b"]
+        assert reopened.changes(first.seqs[-1]).availability_version == version
+        later = reopened.append(check_events([{"user_id": "u2", "product_id": "p3", "event_type": "cart"}])[0])
+        assert [e[C.Seq] for e in reopened.changes(first.seqs[-1]).events] == later.seqs
 
 
 def test_duckdb_store(tmp_path: Path) -> None:

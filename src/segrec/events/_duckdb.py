@@ -82,6 +82,10 @@ class _Owner:
         self.con.execute("CREATE SEQUENCE IF NOT EXISTS segrec_event_seq START 1")
         for statement in ddl(_TYPES, "BIGINT NOT NULL DEFAULT nextval('segrec_event_seq')"):
             self.con.execute(statement)
+        # What a reader polling for changes needs to know without a query: every write goes through this
+        # owner (it holds the file), so the last committed seq and the availability version are known here.
+        self.last_seq = self.con.execute(f"SELECT coalesce(max({C.Seq}), 0) FROM {EVENTS_TABLE}").fetchone()[0]
+        self.availability_version = self._availability_version(self.con)
         self.write = threading.Lock()
         self.closed = False
         with contextlib.suppress(FileNotFoundError):
@@ -118,17 +122,26 @@ class _Owner:
             finally:
                 cursor.close()
         seqs.sort()
+        if seqs:
+            self.last_seq = max(self.last_seq, seqs[-1])
         stored = [rows[C.EventId][j] for j in keep if rows[C.EventId][j] is not None]
         return {"inserted": len(seqs), "duplicates": len(events) - len(seqs), "seqs": seqs, "stored_ids": stored}
 
     def op_changes(self, after: int, limit: int) -> dict[str, Any]:
+        if after >= self.last_seq:  # the workers' poll (10 a second each) when nothing was written: no query
+            return {"events": [], "last_seq": after, "availability_version": self.availability_version}
         with self.con.cursor() as cursor:
             rows = cursor.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM {EVENTS_TABLE} WHERE {C.Seq} > ? "
                                   f"ORDER BY {C.Seq} LIMIT ?", [after, limit]).fetchall()
-            version = cursor.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'availability'").fetchone()
+            version = self._availability_version(cursor)
         events = [event_dict(r) for r in rows]
         return {"events": events, "last_seq": events[-1][C.Seq] if events else after,
-                "availability_version": version[0] if version else 0}
+                "availability_version": version}
+
+    @staticmethod
+    def _availability_version(cursor: duckdb.DuckDBPyConnection) -> int:
+        row = cursor.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'availability'").fetchone()
+        return row[0] if row else 0
 
     def op_user_events(self, user_id: str, limit: int) -> list[dict[str, Any]]:
         with self.con.cursor() as cursor:
@@ -147,10 +160,10 @@ class _Owner:
                 cursor.execute(f"DELETE FROM {UNAVAILABLE_TABLE}")
                 if products:
                     cursor.executemany(f"INSERT INTO {UNAVAILABLE_TABLE} VALUES (?)", [[p] for p in sorted(set(products))])
-                row = cursor.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'availability'").fetchone()
-                version = (row[0] if row else 0) + 1
+                version = self._availability_version(cursor) + 1
                 cursor.execute(f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('availability', ?)", [version])
                 cursor.execute("COMMIT")
+                self.availability_version = version
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
