@@ -177,8 +177,8 @@ def test_mmr_reads_the_pools_similarities_as_the_dense_rows_gave_them() -> None:
 
 
 def test_write_recommendations_chunks_side_by_side_write_the_one_at_a_time_file(tmp_path) -> None:
-    """Chunks recommended two at a time (the last, small one alone) give the same file, row for row, as one
-    chunk at a time; more than one BLAS thread in a chunk's products would round some scores differently."""
+    """Chunks' pieces recommended on two threads (the last, small chunk alone) give the same file, row for row,
+    as one chunk at a time; more than one BLAS thread in a piece's products would round some scores differently."""
     import pandas as pd
 
     from segrec.engines.local.train import write_recommendations
@@ -187,9 +187,9 @@ def test_write_recommendations_chunks_side_by_side_write_the_one_at_a_time_file(
     dataset = Dataset.from_events(generate_shop(customers=2400, products=200, months=6, seed=5).events)
     model = fast_hybrid().fit(dataset)
     done = []
-    paths = {ahead: tmp_path / f"ahead{ahead}.parquet" for ahead in (1, 2)}
-    for ahead, path in paths.items():
-        rows = write_recommendations(model, path, 5, chunk_size=DEFAULT_CHUNK + 1, ahead=ahead,
+    paths = {threads: tmp_path / f"threads{threads}.parquet" for threads in (1, 2)}
+    for threads, path in paths.items():
+        rows = write_recommendations(model, path, 5, chunk_size=DEFAULT_CHUNK + 1, threads=threads,
                                      progress=lambda stop, total: done.append(stop))
         assert rows == 5 * dataset.n_users
     assert done == [DEFAULT_CHUNK + 1, 2 * DEFAULT_CHUNK + 2, dataset.n_users] * 2

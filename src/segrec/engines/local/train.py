@@ -28,8 +28,8 @@ __all__ = ["segment_labels", "train_recommender", "write_recommendations"]
 #: Customers recommended per step of :func:`write_recommendations`: the hybrid's signals and reasons hold a few
 #: dense (customers x products) blocks per step, ~1 GB at 10k products.
 WRITE_CHUNK = 4096
-#: Steps of :func:`write_recommendations` recommended at once (each on its own thread).
-WRITE_AHEAD = 2
+#: Threads :func:`write_recommendations` recommends on (as many as ``recommend`` uses on two cores).
+WRITE_THREADS = 2
 
 
 def segment_labels(segments: pd.DataFrame | pd.Series | None) -> pd.Series | None:
@@ -84,11 +84,11 @@ def train_recommender(
 
 
 def write_recommendations(model: Recommender, path: str | Path, k: int = 10, *, chunk_size: int = WRITE_CHUNK,
-                          progress: Callable[[int, int], None] | None = None, ahead: int = WRITE_AHEAD) -> int:
+                          progress: Callable[[int, int], None] | None = None, threads: int = WRITE_THREADS) -> int:
     """Every customer's top-``k`` discover recommendations (with reasons, for the hybrid) as one Parquet file,
     written chunk by chunk so memory stays bounded whatever the number of customers; atomically.
 
-    Up to ``ahead`` chunks are recommended at once (see :func:`_recommended`) and written in order: the same file
+    Chunks are recommended on ``threads`` threads (see :func:`_recommended`) and written in order: the same file
     as one chunk at a time. ``progress(done, total)`` is called after each chunk. Returns the number of rows.
     """
     import pyarrow as pa
@@ -99,7 +99,7 @@ def write_recommendations(model: Recommender, path: str | Path, k: int = 10, *, 
     with atomic_path(path) as tmp:
         writer = None
         try:
-            for stop, frame in _recommended(model, ids, k, chunk_size, ahead):
+            for stop, frame in _recommended(model, ids, k, chunk_size, threads):
                 table = pa.Table.from_pandas(frame, preserve_index=False)
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema)
@@ -114,38 +114,42 @@ def write_recommendations(model: Recommender, path: str | Path, k: int = 10, *, 
 
 
 def _recommended(model: Recommender, ids: np.ndarray, k: int, chunk_size: int,
-                 ahead: int) -> Iterator[tuple[int, pd.DataFrame]]:
+                 threads: int) -> Iterator[tuple[int, pd.DataFrame]]:
     """Each chunk's recommendations in order, with the index its chunk ends at.
 
-    A chunk's reasons and table are single-threaded Python, during which its scoring threads wait, so chunks
-    run ``ahead`` at a time on threads of their own (numpy and scipy release the GIL); the caller writes one
-    while the next are scored. Only chunks of more than ``DEFAULT_CHUNK`` customers do: ``recommend`` scores
-    those on several threads with one BLAS thread each, and one BLAS thread for the whole time keeps every
-    chunk's products rounded as when it runs alone (OpenBLAS rounds a product on two threads differently);
-    a last, smaller chunk runs alone afterwards with the BLAS threads it would have had.
+    ``recommend`` scores a chunk's ``DEFAULT_CHUNK``-customer pieces on two threads, then makes its reasons and
+    table in single-threaded Python while those threads wait. Here the pieces themselves are recommended on
+    ``threads`` threads, reasons and tables included, so one piece's Python runs beside another's numpy and
+    scipy (which release the GIL), with as many threads as before. The pieces are the ones ``recommend`` would
+    have cut and their products run on one BLAS thread, as in ``recommend``'s own threads (OpenBLAS rounds a
+    product on two threads differently): the same rows. A last chunk of at most ``DEFAULT_CHUNK`` customers,
+    which ``recommend`` would score alone with every BLAS thread, runs so afterwards.
     """
     starts = list(range(0, max(len(ids), 1), chunk_size))
-    together = [s for s in starts if ahead > 1 and len(ids[s : s + chunk_size]) > DEFAULT_CHUNK]
+    together = [s for s in starts if threads > 1 and len(ids[s : s + chunk_size]) > DEFAULT_CHUNK]
     if together:
         queue = iter(together)
-        with threadpool_limits(1, "blas"), ThreadPoolExecutor(ahead, thread_name_prefix="segrec-write") as pool:
-            pending: deque[tuple[int, Future[pd.DataFrame]]] = deque()
+        with threadpool_limits(1, "blas"), ThreadPoolExecutor(threads, thread_name_prefix="segrec-write") as pool:
+            pending: deque[tuple[int, list[Future[pd.DataFrame]]]] = deque()
 
             def submit() -> None:
                 start = next(queue, None)
                 if start is not None:
-                    pending.append((start, pool.submit(model.recommend, ids[start : start + chunk_size], k=k)))
+                    stop = min(start + chunk_size, len(ids))
+                    pending.append((stop, [pool.submit(model.recommend, ids[piece : min(piece + DEFAULT_CHUNK, stop)], k=k)
+                                           for piece in range(start, stop, DEFAULT_CHUNK)]))
 
-            for _ in range(ahead):
-                submit()
+            submit()
+            submit()  # the next chunk's pieces queue behind this one's: the threads never wait for the writer
             try:
                 while pending:
-                    start, future = pending.popleft()
-                    frame = future.result()
-                    submit()  # at most ``ahead`` chunks in memory besides the one being written
-                    yield min(start + chunk_size, len(ids)), frame
+                    stop, futures = pending.popleft()
+                    frames = [future.result() for future in futures]
+                    submit()
+                    yield stop, pd.concat(frames, ignore_index=True)
             finally:
-                for _, future in pending:
-                    future.cancel()
+                for _, futures in pending:
+                    for future in futures:
+                        future.cancel()
     for start in starts[len(together) :]:
         yield min(start + chunk_size, len(ids)), model.recommend(ids[start : start + chunk_size], k=k)
