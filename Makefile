@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/fit_time.py
 	$(BIN)/python benchmarks/api_load.py
+	$(BIN)/python benchmarks/hybrid_scale.py
 	$(BIN)/python benchmarks/summary.py --since $$(( $$(date +%s) - $$(cat $(VENV)/.bench-start) + 5 ))
 
 # The quality matrix (every model on both data sets and splits; the longest benchmark: 23 min at load ~9, so not
