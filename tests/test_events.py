@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,39 +173,6 @@ def test_stored_events_are_folded_in_ahead_of_the_next_request(client: TestClien
         np.testing.assert_allclose([i.score for i in cached], [i.score for i in alone], rtol=1e-5, atol=1e-6)
         body = client.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()
         assert body["personalised_from_events"] is True and _ids(body) == [i.product_id for i in cached[:10]]
-
-
-def test_the_folder_gathers_the_customers_queued_while_it_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An idle folder folds a customer in at once; customers queued within FOLD_EVERY of its last start are
-    folded in together in its next call (one call costs ~5 ms plus ~0.7 ms per customer)."""
-    from segrec.service import live
-
-    monkeypatch.setattr(live, "FOLD_EVERY", 0.5)
-    calls, first_done = [], threading.Event()
-
-    class Holder:
-        current = object()
-
-    def warm(served: object, users: list[str]) -> None:
-        calls.append((time.monotonic(), users))
-        first_done.set()
-
-    feed = live.EventsFeed(store=None, holder=Holder(), interval=60, warm=warm)
-    feed._warmer.start()
-    try:
-        started = time.monotonic()
-        feed._queue_warm(["a"])
-        assert first_done.wait(10)
-        feed._queue_warm(["b", "c"])
-        feed._queue_warm(["b", "d"])
-        deadline = time.monotonic() + 10
-        while len(calls) < 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-    finally:
-        feed.stop()
-    assert [users for _, users in calls] == [["a"], ["b", "c", "d"]]
-    assert calls[0][0] - started < 0.4 and calls[1][0] - calls[0][0] >= 0.5
 
 
 def test_a_workers_own_events_are_applied_without_reading_them_back(bundle_copy: Path, trained: Trained,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
 C = Columns
 logger = logging.getLogger("segrec.service")
 _DAY = 86400.0
-#: Seconds between the starts of two fold-in calls of the folder thread (an idle folder starts at once).
-FOLD_EVERY = 0.05
 
 
 @dataclass
@@ -171,14 +168,10 @@ class EventsFeed:
             served = self.holder.current
             if served is None or self.warm is None or not users:
                 continue
-            started = time.monotonic()
             try:
                 self.warm(served, users)
             except Exception as exc:  # stored and answered already: a failed warm-up only costs speed
                 logger.warning(json.dumps({"event": "events_fold_error", "error": f"{type(exc).__name__}: {exc}"}))
-            # One call costs ~5 ms plus ~0.7 ms per customer: under a stream of events, the customers gathered
-            # meanwhile are folded in together. A request that comes first folds on its own.
-            self._stop.wait(max(0.0, FOLD_EVERY - (time.monotonic() - started)))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
