@@ -44,6 +44,10 @@ def test_segment_rows_are_the_segment_scores() -> None:
     popularity, users = rng.random(30).astype(np.float32) * 9, rng.permutation(50)[:20]
     rows = segment_rows(table, codes, popularity, users)
     np.testing.assert_array_equal(rows.dense(), segment_scores(table, codes, popularity, users))
+    own = codes[users]  # each customer's segment row, the shop's popularity without a segment (-1)
+    expected = np.where((own >= 0)[:, None], table[np.maximum(own, 0)], popularity[None, :])
+    np.testing.assert_array_equal(segment_scores(table, codes, popularity, users), expected)
+    assert segment_scores(table, codes, popularity, users).dtype == np.float32
     cells = rng.integers(0, 30, (20, 6))
     np.testing.assert_array_equal(rows.take(cells), np.take_along_axis(rows.dense(), cells, axis=1))
 

@@ -348,12 +348,9 @@ class HybridRecommender(Recommender):
     def _ranker_inputs_at(self, user_idx: np.ndarray, scaled: dict[str, Scaled], cells: np.ndarray) -> RankerInputs:
         """What the ranker reads for a chunk of users at their pool's ``cells`` only (see ``LinearRanker.score``'s
         ``gathered``): z-scores and raw values of those cells, not of every product."""
-        content = self.content_
-        history = np.log1p(np.diff(self.dataset_.purchases.indptr)[user_idx]).astype(np.float32)
-        return RankerInputs(z={name: part.at(cells) for name, part in scaled.items()},
-                            raw={name: scaled[name].raw_at(cells) for name in LOG_SIGNALS if name in scaled},
-                            history=history, lifts=content.word_lifts(user_idx), words=content.profile_words_,
-                            terms=list(content.profile_terms_))
+        return self._ranker_inputs(self.dataset_, user_idx,
+                                   {name: scaled[name].raw_at(cells) for name in LOG_SIGNALS if name in scaled},
+                                   {name: part.at(cells) for name, part in scaled.items()})
 
     def _blend(self, user_idx: np.ndarray, discover: bool,
                names: Iterable[str] | None = None) -> tuple[np.ndarray, dict[str, Scaled]]:

@@ -139,11 +139,7 @@ def demographic_groups(dataset: Dataset, n_groups: int = 5, seed: int | None = 4
 
 def segment_scores(table: np.ndarray, codes: np.ndarray, popularity: np.ndarray, user_idx: np.ndarray) -> np.ndarray:
     """Rows of :func:`segment_popularity`'s table for ``user_idx``; the shop-wide ``popularity`` for the rest."""
-    segment = codes[user_idx]
-    out = np.tile(popularity.astype(np.float32), (len(user_idx), 1))
-    own = segment >= 0
-    out[own] = table[segment[own]]
-    return out
+    return segment_rows(table, codes, popularity, user_idx).dense()
 
 
 @dataclass(frozen=True)
@@ -174,7 +170,8 @@ class TableRows:
 
 
 def segment_rows(table: np.ndarray, codes: np.ndarray, popularity: np.ndarray, user_idx: np.ndarray) -> TableRows:
-    """:func:`segment_scores` as :class:`TableRows` (the same values: ``segment_scores(...) == .dense()``)."""
+    """:func:`segment_scores` kept as :class:`TableRows`: the table's rows and the shop's ``popularity`` as its
+    last row, which users without a segment (code -1) read."""
     segment = codes[user_idx]
     rows = np.vstack([table, popularity[None, :]]).astype(np.float32)
     return TableRows(rows, np.where(segment >= 0, segment, len(table)))
