@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
+from lightfm import LightFM
 
 from recommend_helpers import FAST_CF, round_trip, small_events
 from segrec.columns import Columns as C
 from segrec.exceptions import NotFittedError
 from segrec.recommend import Dataset, LightFMRecommender
+from segrec.recommend._topk import reused_score_blocks, top_k
+from segrec.recommend.collaborative import _HeldOutPrecision, _holdout
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +44,30 @@ def test_scores_match_lightfm_predict(model: LightFMRecommender, dataset: Datase
 def test_early_stopping_tracks_a_curve(model: LightFMRecommender) -> None:
     assert 1 <= model.best_epoch_ <= FAST_CF["epochs"]
     assert model.best_epoch_ == int(np.argmax(model.validation_curve_)) + 1
+
+
+@pytest.mark.parametrize("max_users", [2000, 70])
+def test_held_out_precision_is_the_plain_formula(max_users: int) -> None:
+    """The early-stopping check (top 10 picked as the scores are made, one block kept between epochs) gives
+    the plain formula's value: every score, bought products masked, top 10, hits / 10 per user."""
+    rng = np.random.default_rng(7)
+    binary = sp.csr_matrix(rng.random((300, 1500)) < 0.02, dtype=np.float32)  # 1,500: a padded width
+    seen, held = _holdout(binary, 0.2, 7)
+    model = LightFM(no_components=8, random_state=7)
+    check = _HeldOutPrecision(seen, held, max_users=max_users)
+    users = np.flatnonzero(np.diff(held.indptr) > 0)
+    users = users[:: max(1, len(users) // max_users)]
+    with reused_score_blocks():
+        for _ in range(3):
+            model.fit_partial(seen.tocoo(), epochs=1)
+            _, ue = model.get_user_representations()
+            ib, ie = model.get_item_representations()
+            scores = ue[users] @ ie.T + ib[None, :]
+            bought = seen[users].tocoo()
+            scores[bought.row, bought.col] = -np.inf
+            top, _ = top_k(scores, 10)
+            hits = (np.take_along_axis(held[users].toarray(), np.maximum(top, 0), axis=1) > 0) & (top >= 0)
+            assert check(model, None, None) == hits.sum() / (10 * len(users)) > 0
 
 
 def test_prototype_untouched_and_deterministic_with_one_thread(dataset: Dataset) -> None:

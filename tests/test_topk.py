@@ -50,6 +50,22 @@ def test_same_rankings_as_full_scores(n_items: int, k: int, masked: bool) -> Non
     np.testing.assert_array_equal(got[1], want[1])
 
 
+@pytest.mark.parametrize("n_items", [3607, 150])
+def test_a_bias_is_added_as_plus_would(n_items: int) -> None:
+    rng = np.random.default_rng(n_items)
+    left = rng.standard_normal((500, 16), dtype=np.float32)
+    right = rng.standard_normal((n_items, 16), dtype=np.float32)
+    bias = rng.standard_normal(n_items, dtype=np.float32)
+    exclude = sp.csr_matrix(rng.random((500, n_items)) < 0.01)
+    scores = left @ right.T + bias[None, :]
+    seen = exclude.tocoo()
+    scores[seen.row, seen.col] = -np.inf
+    got = top_k_of_product(left, right, 10, exclude=exclude, block_rows=500, bias=bias)
+    want = top_k(scores, 10)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
 def test_the_fast_path_is_taken_for_a_real_catalogue() -> None:
     assert _group_size(10_000, 11) == 20  # the scoring benchmark's shape
     assert _group_size(150, 11) is None  # too few items: plain top_k

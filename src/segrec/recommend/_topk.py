@@ -65,9 +65,10 @@ def _top_k_partition(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
 
 def top_k_of_product(
     left: np.ndarray, right: np.ndarray, k: int, *, exclude: sp.csr_matrix | None = None,
-    block_rows: int = BLOCK_ROWS,
+    block_rows: int = BLOCK_ROWS, bias: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``top_k(left @ right.T, k)`` with the cells of ``exclude`` set to -inf first, a block of rows at a time.
+    """``top_k(left @ right.T + bias, k)`` with the cells of ``exclude`` set to -inf first, a block of rows at a
+    time (``bias``: one float32 value per item, added to every row after the product, as ``+`` would).
 
     ``left`` is (n, d) and ``right`` (n_items, d), both float32 (user and item factors); ``exclude`` is an
     (n, n_items) sparse matrix whose stored cells are left out (the items a user bought). The result is
@@ -93,6 +94,8 @@ def top_k_of_product(
         rows = slice(start, min(start + block_rows, n))
         block = scores[: rows.stop - start]
         np.matmul(left[rows], right.T, out=block[:, :n_items])
+        if bias is not None:
+            block[:, :n_items] += bias
         if exclude is not None:
             seen = exclude[rows].tocoo()
             block[seen.row, seen.col] = -np.inf
