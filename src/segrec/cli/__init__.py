@@ -10,6 +10,8 @@ import importlib
 
 import typer
 
+from ._memory import keep_freed_memory
+
 app = typer.Typer(
     name="segrec",
     help="Customer segments and product recommendations from a shop's purchase history.",
@@ -33,6 +35,13 @@ COMMANDS = (
 
 for _name in COMMANDS:
     importlib.import_module(f"{__name__}.{_name}").register(app)
+
+
+@app.callback()
+def _batch_memory(ctx: typer.Context) -> None:
+    # every command but the long-running server reuses freed memory instead of zero-filling fresh pages
+    if ctx.invoked_subcommand != "serve":
+        keep_freed_memory()
 
 
 def main() -> None:

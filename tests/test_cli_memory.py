@@ -1,0 +1,46 @@
+"""The batch commands keep freed memory for reuse (glibc); the API server does not."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+import segrec.cli as cli
+
+_CYCLES = """
+import resource, sys
+import numpy as np
+from segrec.cli._memory import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+np.ones(16 << 20, np.float32)  # 64 MB, freed at once
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    np.ones(16 << 20, np.float32)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _page_faults(mode: str) -> int:
+    out = subprocess.run([sys.executable, "-c", _CYCLES, mode], capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator only")
+def test_a_freed_large_block_is_reused_without_fresh_pages() -> None:
+    fresh, kept = _page_faults("default"), _page_faults("keep")
+    assert kept * 4 < fresh, (kept, fresh)  # default: every 64 MB array is mapped and zero-filled again
+
+
+@pytest.mark.parametrize(("command", "keeps"), [("validate", True), ("run", True), ("serve", False)])
+def test_every_command_but_the_server_keeps_freed_memory(monkeypatch: pytest.MonkeyPatch, command: str,
+                                                       keeps: bool) -> None:
+    calls = []
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(command))
+    result = CliRunner().invoke(cli.app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert bool(calls) is keeps
