@@ -5,6 +5,7 @@ Issue 16 asks for a shop of 100,000 customers x 10,000 products x 12 months: the
 <= 6 GB. This script measures exactly that path (``HybridRecommender.fit`` with the events, as ``segrec train``
 does, then :func:`segrec.engines.local.train.write_recommendations`), with a progress bar, and records wall and
 CPU seconds, the peak RSS after each stage and the host's load (the machine is shared: say what it was doing).
+Like ``segrec train``, it keeps freed memory for reuse (``--default-allocator``: glibc's defaults).
 
 Run: ``.venv/bin/python benchmarks/hybrid_scale.py [--customers 100000] [--products 10000] [--months 12]``;
 writes ``benchmarks/results/hybrid_scale.json``.
@@ -25,6 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from segrec.cli._memory import keep_freed_memory
 from segrec.data.generate import generate_shop
 from segrec.engines.local.train import write_recommendations
 from segrec.recommend import Dataset, HybridRecommender
@@ -60,7 +62,11 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=10_000)
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="leave glibc's malloc as it is (segrec train keeps freed memory for reuse; so does this)")
     args = parser.parse_args()
+    if not args.default_allocator:
+        keep_freed_memory()  # as the segrec CLI does for its batch commands
     results: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "cpus": os.cpu_count(),
                      "shop": vars(args)}
     shop = stage("generate", lambda: generate_shop(customers=args.customers, products=args.products,

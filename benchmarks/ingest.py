@@ -6,7 +6,8 @@ text, missing user, bad date, negative quantity) so the reject path is timed too
 during ``ingest()`` only (the baseline before it is reported separately).
 
 Run: ``.venv/bin/python benchmarks/ingest.py [--rows N] [--keep DIR]``; writes ``benchmarks/results/ingest.json``.
-``--readers`` instead times the alternative CSV readers on the same file (``ingest_readers.json``).
+``--readers`` instead times the alternative CSV readers on the same file (``ingest_readers.json``). Like the
+``segrec`` commands, it keeps freed memory for reuse (``--default-allocator``: glibc's defaults).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pyarrow.csv as pacsv
 from rich.console import Console
 from rich.table import Table
 
+from segrec.cli._memory import keep_freed_memory
 from segrec.data.read import ingest
 
 RESULTS = Path(__file__).parent / "results" / "ingest.json"
@@ -241,7 +243,11 @@ def main() -> None:
     parser.add_argument("--readers", action="store_true",
                         help="also time the alternative CSV readers on the same file (ingest_readers.json)")
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)  # internal: write the CSV and exit
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="leave glibc's malloc as it is (the segrec CLI keeps freed memory for reuse; so does this)")
     args = parser.parse_args()
+    if not args.default_allocator:
+        keep_freed_memory()  # as the segrec CLI does for validate, run, train...
     if args.generate:
         make_csv(args.generate, args.rows)
         return
