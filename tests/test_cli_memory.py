@@ -10,13 +10,16 @@ import pytest
 from typer.testing import CliRunner
 
 import segrec.cli as cli
+from segrec.cli import _memory
 
 _CYCLES = """
-import resource, sys
+import importlib.util, resource, sys
 import numpy as np
-from segrec.cli._memory import keep_freed_memory
+spec = importlib.util.spec_from_file_location("_memory", sys.argv[2])  # not through segrec.cli: 2 s of imports
+memory = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(memory)
 if sys.argv[1] == "keep":
-    assert keep_freed_memory()
+    assert memory.keep_freed_memory()
 np.ones(16 << 20, np.float32)  # 64 MB, freed at once
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(5):
@@ -26,7 +29,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 def _page_faults(mode: str) -> int:
-    out = subprocess.run([sys.executable, "-c", _CYCLES, mode], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", _CYCLES, mode, _memory.__file__], capture_output=True, text=True,
+                         check=True)
     return int(out.stdout)
 
 
