@@ -5,7 +5,7 @@ higher) and hand it back when it is freed, so the next array of that size is zer
 The pipeline makes such arrays all the time (signal blocks of users x products, Gram matrices, score chunks):
 ``segrec run`` on Online Retail spent ~14 of its ~126 CPU seconds in the kernel this way. With ``mmap`` off and
 the heap's free top kept, a freed block is reused as it is (docs/benchmarks.md, "segrec run": same outputs,
-kernel time ~14 -> ~5 s, peak RSS ~+15%). The API server does not call it: a long-running process should give
+kernel time ~14 -> ~6 s, peak RSS ~+15%). The API server does not call it: a long-running process should give
 memory back. No library sets allocator options (they are the application's to choose), hence these lines.
 """
 
