@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -222,6 +225,8 @@ REJECTS = [
     ({C.Item: [" "]}, "missing_product_id"),
     ({C.Date: ["yesterday"]}, "unparsable_date"),
     ({C.Date: [None]}, "unparsable_date"),
+    ({C.Date: ["01/01/1000 10:00"]}, "unparsable_date"),  # outside the nanosecond range: that row, not the read
+    ({C.Date: ["31.12.9999"]}, "unparsable_date"),
     ({C.Price: ["3,50"]}, "unparsable_number:price"),
     ({C.Quantity: ["2.5"]}, "unparsable_number:quantity"),
     ({C.Income: ["inf"]}, "unparsable_number:income"),
@@ -245,6 +250,15 @@ def test_every_reject_reason(columns: dict[str, list[object]], reason: str) -> N
     assert result.rejects[C.RejectReason].tolist() == [reason]
     assert result.rejects[C.SourceRow].tolist() == [1]
     assert result.report.rejected_by_reason == {reason: 1}
+
+
+def test_a_typed_time_out_of_range_rejects_its_row(tmp_path: Path) -> None:
+    path = tmp_path / "old.parquet"
+    times = pa.array([dt.datetime(1000, 1, 1), dt.datetime(2024, 1, 2)], pa.timestamp("us"))
+    pq.write_table(pa.table({C.User: ["u1", "u2"], C.Item: ["p1", "p2"], C.Date: times}), path)
+    result = ingest(path)
+    assert result.events[C.User].tolist() == ["u2"]
+    assert result.rejects[[C.SourceRow, C.RejectReason]].values.tolist() == [[0, "unparsable_date"]]
 
 
 def test_rejects_keep_every_original_value_as_text(tmp_path: Path) -> None:

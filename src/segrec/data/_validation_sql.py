@@ -102,10 +102,12 @@ def _clean(canon: str, ref: str, k: str) -> str:
 def _parse(canon: str, x: str, k: str, text: TextFormat) -> str:
     """Stage 2: the parsed value (DOUBLE for numbers, TIMESTAMP_NS, BOOLEAN, VARCHAR)."""
     if canon == C.Date:
+        # TRY_CAST: a time outside the nanosecond range (years before 1678 or after 2261) is that row's
+        # unparsable_date, not a conversion error that stops the whole read
         if k == "time":
-            return f"CAST({x} AS TIMESTAMP_NS)"
+            return f"TRY_CAST({x} AS TIMESTAMP_NS)"
         iso = f"TRY_CAST({x} AS TIMESTAMP_NS)"
-        listed = f"CAST(try_strptime(trim({x}), [{lit(text.date_formats)}]) AS TIMESTAMP_NS)"
+        listed = f"TRY_CAST(try_strptime(trim({x}), [{lit(text.date_formats)}]) AS TIMESTAMP_NS)"
         return f"COALESCE({listed}, {iso})" if text.first else f"COALESCE({iso}, {listed})"
     if canon in NUMBER_COLUMNS:
         if k in ("number", "bool"):
