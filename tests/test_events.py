@@ -95,13 +95,15 @@ def test_bad_events_are_refused_whole_with_the_ingestion_reasons(client: TestCli
         good, {"user_id": "  ", "product_id": product}, {"user_id": "u", "product_id": product, "price": -1},
         {"user_id": "u", "product_id": product, "quantity": 2.5}, {"user_id": "u", "product_id": product, "quantity": 0},
         {"user_id": "u", "product_id": product, "timestamp": "yesterday"},
-        {"user_id": "u", "product_id": product, "quantity": 9.2e18}]})
+        {"user_id": "u", "product_id": product, "quantity": 9.2e18},
+        {"user_id": "u", "product_id": product, "timestamp": "01/01/1000 10:00"}]})
     assert response.status_code == 422
     detail = response.json()["detail"]
     assert [(d["loc"][2], d["loc"][3], d["type"]) for d in detail] == [
         (1, "user_id", "missing_user_id"), (2, "price", "negative_price"),
         (3, "quantity", "unparsable_number:quantity"), (4, "quantity", "nonpositive_quantity"),
-        (5, "timestamp", "unparsable_date"), (6, "quantity", "unparsable_number:quantity")]
+        (5, "timestamp", "unparsable_date"), (6, "quantity", "unparsable_number:quantity"),
+        (7, "timestamp", "unparsable_date")]
     assert client.get("/v1/users/u-ok/events").json()["events"] == []  # nothing of the request was stored
     for body in ({"events": []}, {"events": [{"user_id": "u"}]}, {"events": [{**good, "event_type": "click"}]},
                  {"events": [{**good, "colour": "red"}]}, {"events": [{**good, "quantity": "2"}]}):
@@ -292,6 +294,29 @@ def _exercise(store_location: str | Path) -> None:
 
 def test_duckdb_store(tmp_path: Path) -> None:
     _exercise(tmp_path / "events.duckdb")
+
+
+@pytest.mark.parametrize("size", [1, 3, 8, 9, 40])
+def test_an_append_of_any_size_stores_the_same_rows(tmp_path: Path, size: int) -> None:
+    """A few events go in as statement parameters, more as an Arrow table: same rows, types and duplicates."""
+    raw = [{"user_id": f"u{n % 3}", "product_id": f"p{n}", "event_type": ("purchase", "view", "cart")[n % 3],
+            "event_id": None if n % 4 == 3 else f"e{n % max(size - 1, 1)}", "timestamp": f"2026-01-0{1 + n % 9}",
+            "quantity": 1 + n % 5, "price": None if n % 2 else 0.5 * n, "order_id": None if n % 3 else f"o{n}"}
+           for n in range(size)]
+    rows, _ = check_events(raw)
+    with open_store(tmp_path / "events.duckdb") as store:
+        store.append(rows[:1])  # stored before: a duplicate when its id comes again
+        result = store.append(rows)
+        events = store.changes(0).events
+    ids = [r["event_id"] for r in rows]
+    first = {i: n for n, i in reversed(list(enumerate(ids))) if i is not None}
+    expected = [r for n, r in enumerate(rows) if r["event_id"] is None or (first[r["event_id"]] == n and n > 0)]
+    assert result.inserted == len(expected) and result.duplicates == size - len(expected)
+    assert result.seqs == [e[C.Seq] for e in events[1:]] and result.stored_ids == [
+        r["event_id"] for r in expected if r["event_id"] is not None]
+    names = (C.EventId, C.User, C.Item, C.EventType, C.Date, C.Quantity, C.Price, C.Order)
+    assert [tuple(e[n] for n in names) for e in events[1:]] == [tuple(r[n] for n in names) for r in expected]
+    assert all(type(e[C.Quantity]) is int and isinstance(e[C.Date], datetime.datetime) for e in events)
 
 
 @pytest.mark.postgres

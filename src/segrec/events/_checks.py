@@ -7,11 +7,20 @@ table that each check fills inside a rolled-back transaction. An execution still
 (:mod:`segrec.service.writer`). So an API event is typed, filled
 and judged exactly as a CSV line would be (ids trimmed and "17850.0" -> "17850", ISO 8601 or the file
 formats' dates, a fractional quantity is ``unparsable_number:quantity``, a negative price ``negative_price``).
+
+Most events a shop posts are already canonical (plain ids, an ISO 8601 time or none, a whole quantity, a price
+>= 0): for those the query has nothing to change or refuse, and :func:`_as_is` builds its output directly in
+Python (~20 us against ~4.5 ms of DuckDB CPU and ~18 ms of waiting under load, which kept ``POST /v1/events``
+from its latency target). It accepts only values for which the query's answer is evident (see each test) and
+leaves everything else to the query; a property test checks its output against the query's on random events.
+No library does this: it is the ingestion SQL's rules restricted to inputs they pass unchanged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from ..columns import Columns
-from ..data._validation_sql import build_query
+from ..data._validation_sql import NA_TOKENS, build_query
 from ..data.schema import resolve_columns
 from ..data.validation import DEFAULT_CHECKS, connect
 
@@ -100,6 +109,52 @@ def _duck_type(arrow_type: pa.DataType) -> str:
 _CHECKER = _Checker()
 
 
+#: ISO 8601 date or date and time without offset, which DuckDB's TIMESTAMP cast and Python read alike.
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?)?")
+_NA = frozenset(("", *NA_TOKENS))
+
+
+def _plain_id(value: Any) -> bool:
+    """An id the cleaning stage returns unchanged: not an NA token, no space to trim, no "17850.0" to shorten
+    (ASCII only, so no text a DuckDB string could hold differently)."""
+    return isinstance(value, str) and value.isascii() and value not in _NA and " " not in value and ".0" not in value
+
+
+def _plain_time(value: str) -> dt.datetime | None:
+    """The time an ISO 8601 text means, when DuckDB's cast surely reads it the same (years 1900-2199, inside
+    the nanosecond timestamp's range; a valid calendar date); else None."""
+    if not _ISO_TIME.fullmatch(value) or not "1900" <= value[:4] < "2200":
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:  # 2024-02-30, 25:00:00: the query says unparsable_date
+        return None
+
+
+def _finite(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)  # not bool: the query's float column refuses it
+
+
+def _as_is(event: dict[str, Any], stamp: str) -> dict[str, Any] | None:
+    """``event`` checked, when the ingestion query would accept it with nothing to clean; else None (ask it)."""
+    user, item, order = event.get(C.User), event.get(C.Item), event.get(C.Order)
+    if not (_plain_id(user) and _plain_id(item) and (order is None or _plain_id(order))):
+        return None
+    text = event.get("timestamp")
+    when = _plain_time(stamp if text is None else text) if isinstance(text, str | None) else None
+    quantity, price = event.get(C.Quantity), event.get(C.Price)
+    if quantity is None:
+        quantity = 1
+    elif not (_finite(quantity) and quantity == int(quantity) and 0 < quantity < 9e15):
+        return None
+    if price is not None and not (_finite(price) and price >= 0):
+        return None
+    if when is None:
+        return None
+    return {**event, C.User: user, C.Item: item, C.Date: when, C.Quantity: int(quantity),
+            C.Price: None if price is None else float(price), C.Order: order}
+
+
 def check_events(events: Sequence[dict[str, Any]], now: dt.datetime | None = None
                  ) -> tuple[list[dict[str, Any]], list[RowProblem]]:
     """Type, fill and check API events (dicts with the API's field names) with the ingestion rules.
@@ -110,6 +165,14 @@ def check_events(events: Sequence[dict[str, Any]], now: dt.datetime | None = Non
     ``now`` (local time; default: the clock).
     """
     stamp = (now or dt.datetime.now()).isoformat(sep=" ", timespec="microseconds")
+    plain = [_as_is(event, stamp) for event in events]
+    if all(row is not None for row in plain):
+        return plain, []
+    return _query(events, stamp)
+
+
+def _query(events: Sequence[dict[str, Any]], stamp: str) -> tuple[list[dict[str, Any]], list[RowProblem]]:
+    """:func:`check_events` by the ingestion query."""
     columns = {
         C.User: [e.get(C.User) for e in events],
         C.Item: [e.get(C.Item) for e in events],
