@@ -56,6 +56,7 @@ _ARROW = pa.schema([(C.EventId, pa.string()), (C.User, pa.string()), (C.Item, pa
                     (C.EventType, pa.string()), (C.Date, pa.timestamp("us")), (C.Quantity, pa.int64()),
                     (C.Price, pa.float64()), (C.Order, pa.string()), (C.ReceivedAt, pa.timestamp("us"))])
 _TIMES = (C.Date, C.ReceivedAt)
+_VALUES_ROWS = 8  # appends of at most this many new events insert them as statement parameters (_Owner._insert)
 TAKEOVER_SECONDS = 15.0  # how long a client waits for a new owner before answering StoreUnavailable
 
 
@@ -87,6 +88,7 @@ class _Owner:
         self.last_seq = self.con.execute(f"SELECT coalesce(max({C.Seq}), 0) FROM {EVENTS_TABLE}").fetchone()[0]
         self.availability_version = self._availability_version(self.con)
         self.write = threading.Lock()
+        self._writer = self.con.cursor()  # appends only, under ``write``
         self.closed = False
         with contextlib.suppress(FileNotFoundError):
             os.unlink(address)  # a dead owner's socket: we hold the lock, so nobody else serves it
@@ -102,30 +104,39 @@ class _Owner:
 
     def op_append(self, events: list[dict[str, Any]]) -> dict[str, Any]:
         rows = insert_rows(_decode_events(events))  # times arrive as ISO text from another process
-        names = ", ".join(_ARROW.names)
         with self.write:
-            cursor = self.con.cursor()
-            try:
-                ids = [i for i in rows[C.EventId] if i is not None]
-                # a lookup then a plain INSERT: ON CONFLICT DO NOTHING cost ~9 ms more per append (measured)
-                known = {r[0] for r in cursor.execute(
-                    f"SELECT {C.EventId} FROM {EVENTS_TABLE} WHERE {C.EventId} IN (SELECT unnest(?))", [ids]
-                ).fetchall()} if ids else set()
-                keep = [j for j, i in enumerate(rows[C.EventId]) if i is None or i not in known]
-                seqs: list[int] = []
-                if keep:
-                    table = pa.table({n: [v[j] for j in keep] for n, v in rows.items()}, schema=_ARROW)
-                    cursor.register("__segrec_batch", table)
-                    seqs = [r[0] for r in cursor.execute(
-                        f"INSERT INTO {EVENTS_TABLE} ({names}) SELECT {names} FROM __segrec_batch "
-                        f"RETURNING {C.Seq}").fetchall()]
-            finally:
-                cursor.close()
+            ids = [i for i in rows[C.EventId] if i is not None]
+            # a lookup then a plain INSERT: ON CONFLICT DO NOTHING cost ~9 ms more per append (measured)
+            listed = ", ".join("?" * len(ids)) if len(ids) <= _VALUES_ROWS else "SELECT unnest(?)"
+            known = {r[0] for r in self._writer.execute(
+                f"SELECT {C.EventId} FROM {EVENTS_TABLE} WHERE {C.EventId} IN ({listed})",
+                ids if len(ids) <= _VALUES_ROWS else [ids]).fetchall()} if ids else set()
+            keep = [j for j, i in enumerate(rows[C.EventId]) if i is None or i not in known]
+            seqs = self._insert({n: [v[j] for j in keep] for n, v in rows.items()}) if keep else []
         seqs.sort()
         if seqs:
             self.last_seq = max(self.last_seq, seqs[-1])
         stored = [rows[C.EventId][j] for j in keep if rows[C.EventId][j] is not None]
         return {"inserted": len(seqs), "duplicates": len(events) - len(seqs), "seqs": seqs, "stored_ids": stored}
+
+    def _insert(self, columns: dict[str, list[Any]]) -> list[int]:
+        """Insert the rows (one transaction); their seqs. A few rows go in as parameters of one INSERT, more as an
+        Arrow table: for one event the parameters cost ~2.4 ms of CPU against ~4 ms, for 32 ~8.7 against ~6
+        (measured on this file, ``docs/benchmarks.md``), so the API's usual single-event request takes the first."""
+        names = ", ".join(_ARROW.names)
+        count = len(columns[C.EventId])
+        if count <= _VALUES_ROWS:
+            row = "(" + ", ".join("?" * len(_ARROW.names)) + ")"
+            values = [columns[name][j] for j in range(count) for name in _ARROW.names]
+            return [r[0] for r in self._writer.execute(
+                f"INSERT INTO {EVENTS_TABLE} ({names}) VALUES {', '.join([row] * count)} RETURNING {C.Seq}",
+                values).fetchall()]
+        self._writer.register("__segrec_batch", pa.table(columns, schema=_ARROW))
+        try:
+            return [r[0] for r in self._writer.execute(
+                f"INSERT INTO {EVENTS_TABLE} ({names}) SELECT {names} FROM __segrec_batch RETURNING {C.Seq}").fetchall()]
+        finally:
+            self._writer.unregister("__segrec_batch")
 
     def op_changes(self, after: int, limit: int) -> dict[str, Any]:
         if after >= self.last_seq:  # the workers' poll (10 a second each) when nothing was written: no query
@@ -212,6 +223,7 @@ class _Owner:
             with contextlib.suppress(OSError):
                 conn.close()
         with self.write:
+            self._writer.close()
             self.con.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.address)
