@@ -121,8 +121,8 @@ class _Owner:
 
     def _insert(self, columns: dict[str, list[Any]]) -> list[int]:
         """Insert the rows (one transaction); their seqs. A few rows go in as parameters of one INSERT, more as an
-        Arrow table: for one event the parameters cost ~2.4 ms of CPU against ~4 ms, for 32 ~8.7 against ~6
-        (measured on this file, ``docs/benchmarks.md``), so the API's usual single-event request takes the first."""
+        Arrow table: for one event the parameters cost ~2.4 ms of CPU against ~4 ms, for 32 ~8.7 against ~6 (ad-hoc
+        timings in ``docs/benchmarks.md``), so the API's usual single-event request takes the first."""
         names = ", ".join(_ARROW.names)
         count = len(columns[C.EventId])
         if count <= _VALUES_ROWS:
