@@ -272,3 +272,26 @@ def test_recommend_refuses_k_below_one(model: HybridRecommender, dataset: Datase
     """The explained recommend() ranks through its own chunk loop: it refuses k < 1 as recommend_idx does."""
     with pytest.raises(InputError, match="k must be >= 1"):
         model.recommend(dataset.users.external_ids[:3], k=0)
+
+
+def test_category_scores_count_as_the_one_hot_product_did() -> None:
+    """The category signal counts distinct products per category with numpy; the sparse product with a one-hot
+    matrix it replaced gives the same float32 values (whole numbers), for any rows, repeats and order."""
+    import scipy.sparse as sp
+
+    from segrec.recommend.base import take_rows
+    from segrec.recommend.hybrid.signals import category_model, category_scores
+
+    dataset = Dataset.from_events(small_events())
+    codes, share, prior = category_model(dataset)
+    for users in (np.arange(dataset.n_users), np.array([3, 0, 3, 5]), np.array([], np.int64)):
+        history = sp.csr_matrix(dataset.purchases[users] > 0, dtype=np.float32)
+        onehot = sp.csr_matrix((np.ones(len(codes), np.float32), (np.arange(len(codes)), codes)),
+                               shape=(len(codes), len(prior)))
+        counts = (history @ onehot).toarray() + 2.0 * prior[None, :]
+        expected = ((counts / counts.sum(axis=1, keepdims=True))[:, codes] * share[None, :]).astype(np.float32)
+        np.testing.assert_array_equal(category_scores(dataset, users, codes, share, prior), expected)
+    every = np.arange(dataset.n_users)
+    assert take_rows(dataset.purchases, every) is dataset.purchases  # every row in order: no copy
+    some = np.array([1, 0])
+    assert (take_rows(dataset.purchases, some) != dataset.purchases[some]).nnz == 0

@@ -31,7 +31,7 @@ from ..columns import Columns
 from ..exceptions import UnknownProductError
 from ..features.interactions import Dataset
 from ._neighbours import top_k_neighbours
-from .base import Recommender
+from .base import Recommender, take_rows
 
 __all__ = ["ContentRecommender", "product_text"]
 
@@ -127,9 +127,9 @@ class ContentRecommender(Recommender):
     def history(self, user_idx: np.ndarray) -> sp.csr_matrix:
         """Each user's purchase weights, recency-decayed when the dataset knows dates."""
         dataset = self.dataset_
-        weights = dataset.interactions[user_idx].astype(np.float32)
+        weights = take_rows(dataset.interactions, user_idx).astype(np.float32)
         if self.recency_half_life_days and dataset.recency_days is not None:
-            days = dataset.recency_days[user_idx].astype(np.float32)
+            days = take_rows(dataset.recency_days, user_idx).astype(np.float32)
             decay = days.copy()
             decay.data = np.exp2(-(days.data - 1.0) / np.float32(self.recency_half_life_days))
             weights = weights.multiply(decay).tocsr()

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from ...columns import Columns
 from ...exceptions import InputError
 from ...features.interactions import Dataset
+from ..base import take_rows
 from ..priors import segment_popularity
 
 if TYPE_CHECKING:
@@ -75,11 +76,11 @@ def trend_prior(dataset: Dataset, days: float) -> np.ndarray:
 
 def repeat_signal(dataset: Dataset, user_idx: np.ndarray, half_life_days: float) -> sp.csr_matrix:
     """How likely each user is to re-buy what they bought: log1p(lines) decayed by time since the last one."""
-    counts = dataset.purchases[user_idx].astype(np.float32)
+    counts = take_rows(dataset.purchases, user_idx).astype(np.float32)
     signal = counts.copy()
     signal.data = np.log1p(signal.data)
     if dataset.recency_days is not None:
-        days = dataset.recency_days[user_idx]
+        days = take_rows(dataset.recency_days, user_idx)
         decay = days.copy()
         decay.data = np.exp2(-(days.data - 1.0) / np.float32(half_life_days)).astype(np.float32)
         signal = signal.multiply(decay).tocsr()
@@ -199,9 +200,13 @@ def category_scores(dataset: Dataset, user_idx: np.ndarray, codes: np.ndarray, s
                     prior: np.ndarray, prior_weight: float = 2.0) -> np.ndarray:
     """P(category | user) x P(item | category): the user's distinct products per category plus
     ``prior_weight`` pseudo-purchases spread as the shop's categories, times the item's share in its category."""
-    history = sp.csr_matrix(dataset.purchases[user_idx] > 0, dtype=np.float32)
-    onehot = sp.csr_matrix((np.ones(len(codes), np.float32), (np.arange(len(codes)), codes)), shape=(len(codes), len(prior)))
-    counts = (history @ onehot).toarray() + prior_weight * prior[None, :]
+    # distinct products bought per (user, category), counted with numpy: whole numbers, so the same float32
+    # values as the sparse product with a one-hot matrix that this replaced (built per call: ~0.4 ms a fold-in)
+    history = take_rows(dataset.purchases, user_idx)
+    n, bought = history.shape[0], history.data > 0
+    users = np.repeat(np.arange(n), np.diff(history.indptr))[bought]
+    counts = np.bincount(users * len(prior) + codes[history.indices[bought]], minlength=n * len(prior))
+    counts = counts.reshape(n, len(prior)).astype(np.float32) + prior_weight * prior[None, :]
     mix = counts / counts.sum(axis=1, keepdims=True)
     out = mix[:, codes]
     out *= share[None, :]  # in place: one (users x items) block, not three
@@ -233,7 +238,7 @@ def raw_signals(model: HybridRecommender, dataset: Dataset, user_idx: np.ndarray
         if name == "cf":
             raw = model.cf_._score(user_idx)
         elif name == "item":
-            history = sp.csr_matrix(dataset.purchases[user_idx] > 0, dtype=np.float32)
+            history = sp.csr_matrix(take_rows(dataset.purchases, user_idx) > 0, dtype=np.float32)
             raw = (history @ model.item_item_).toarray()
         elif name == "content":
             raw = content._score(user_idx)
