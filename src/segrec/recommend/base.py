@@ -194,12 +194,11 @@ def take_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
     """``matrix[rows]``, or ``matrix`` itself when ``rows`` is every row in order: the fold-in scores a dataset
     made of its own few customers, and scipy's row indexing costs ~140 us a call even for one row, several calls
     a customer. The result may be ``matrix``: callers must not change it in place."""
-    rows = np.asarray(rows)
     n = matrix.shape[0]
-    if rows.ndim == 1 and len(rows) == n and n and rows[0] == 0 and rows[-1] == n - 1 \
-            and np.array_equal(rows, np.arange(n)):
+    if isinstance(rows, np.ndarray) and rows.ndim == 1 and len(rows) == n and n and rows[0] == 0 \
+            and rows[-1] == n - 1 and np.array_equal(rows, np.arange(n)):
         return matrix
-    return matrix[rows]
+    return matrix[rows]  # anything else (a slice, a list, a subset) as scipy indexes it
 
 
 def mask_seen(scores: np.ndarray, dataset: Dataset, user_idx: np.ndarray) -> None:
