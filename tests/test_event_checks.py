@@ -41,7 +41,7 @@ times = st.one_of(
     st.text(max_size=12),
 )
 numbers = st.one_of(st.none(), st.floats(), st.integers(-5, 10**17), st.booleans(),
-                    st.sampled_from([1, 2.0, 2.5, 0, -1, -0.0, 0.0, 9e15, 9e15 - 1, 1e300]))
+                    st.sampled_from([1, 2.0, 2.5, 0, -1, -0.0, 0.0, 9e15, 9e15 - 1, 1e300, 2**53, 2**53 + 1]))
 wild = {C.User: ids, C.Item: ids, "timestamp": times, C.Quantity: numbers, C.Price: numbers,
         C.Order: st.one_of(st.none(), ids)}
 plain_ids = st.from_regex(r"[A-Za-z0-9_\-]{1,8}", fullmatch=True)
@@ -69,13 +69,30 @@ def _by_query(event: dict) -> dict | None:
     return None if problems else rows[0]
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(events, min_size=1, max_size=4))
 def test_the_shortcut_gives_the_querys_answer(batch: list[dict]) -> None:
     for event in batch:
         taken = _checks._as_is(event, STAMP)
         if taken is not None:
-            assert taken == _by_query(event), event
+            assert taken == _by_query(event), repr(event)
+
+
+BOUNDARIES = [
+    {C.Price: 2**53}, {C.Price: 2**53 + 1}, {C.Price: 10**17}, {C.Price: -0.0}, {C.Price: 1e300}, {C.Price: True},
+    {C.Quantity: 9e15 - 1}, {C.Quantity: 9e15}, {C.Quantity: 2**53 + 1}, {C.Quantity: 1.5}, {C.Quantity: True},
+    {"timestamp": "1900-01-01"}, {"timestamp": "1899-12-31T23:59:59"}, {"timestamp": "2199-12-31 23:59:59.999999"},
+    {"timestamp": "2262-01-01"}, {"timestamp": "2024-02-29T24:00:00"}, {"timestamp": "2024-02-01T10:30:00Z"},
+    {C.User: "1.0"}, {C.User: "NA"}, {C.User: "n/a"}, {C.Item: "a\tb"}, {C.Item: "é"}, {C.Order: ""},
+]
+
+
+@pytest.mark.parametrize("change", BOUNDARIES, ids=[repr(c) for c in BOUNDARIES])
+def test_the_shortcut_at_its_boundaries(change: dict) -> None:
+    event = {C.User: "u1", C.Item: "p1", "event_type": "purchase", "timestamp": None, C.Quantity: 2, C.Price: 1.5,
+             C.Order: None, "event_id": None, **change}
+    taken = _checks._as_is(event, STAMP)
+    assert taken is None or taken == _by_query(event)
 
 
 def test_canonical_events_do_not_run_the_query(monkeypatch: pytest.MonkeyPatch) -> None:

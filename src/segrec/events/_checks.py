@@ -132,7 +132,9 @@ def _plain_time(value: str) -> dt.datetime | None:
 
 
 def _finite(value: Any) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)  # not bool: the query's float column refuses it
+    """A number the query's float column takes as it is: a finite float, or an int a double holds exactly
+    (pyarrow refuses a larger int, and a bool)."""
+    return (type(value) is float and math.isfinite(value)) or (type(value) is int and abs(value) <= 2**53)
 
 
 def _as_is(event: dict[str, Any], stamp: str) -> dict[str, Any] | None:
