@@ -217,7 +217,7 @@ def again_scores(again: sp.csr_matrix, share: np.ndarray, user_idx: np.ndarray) 
     """The buy-again baseline's scores: 1 + recency-weighted lines for one's own products, else the product's
     share of buyers (in [0, 1], so own products always come first)."""
     out = np.tile(share.astype(np.float32), (len(user_idx), 1))
-    own = again[user_idx].tocoo()
+    own = take_rows(again, user_idx).tocoo()
     out[own.row, own.col] = 1.0 + own.data
     return out
 
