@@ -144,14 +144,14 @@ def _as_is(event: dict[str, Any], stamp: str) -> dict[str, Any] | None:
         return None
     text = event.get("timestamp")
     when = _plain_time(stamp if text is None else text) if isinstance(text, str | None) else None
+    if when is None:
+        return None
     quantity, price = event.get(C.Quantity), event.get(C.Price)
     if quantity is None:
         quantity = 1
     elif not (_finite(quantity) and quantity == int(quantity) and 0 < quantity < 9e15):
         return None
     if price is not None and not (_finite(price) and price >= 0):
-        return None
-    if when is None:
         return None
     return {**event, C.User: user, C.Item: item, C.Date: when, C.Quantity: int(quantity),
             C.Price: None if price is None else float(price), C.Order: order}

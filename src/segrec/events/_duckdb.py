@@ -107,10 +107,11 @@ class _Owner:
         with self.write:
             ids = [i for i in rows[C.EventId] if i is not None]
             # a lookup then a plain INSERT: ON CONFLICT DO NOTHING cost ~9 ms more per append (measured)
-            listed = ", ".join("?" * len(ids)) if len(ids) <= _VALUES_ROWS else "SELECT unnest(?)"
+            few = len(ids) <= _VALUES_ROWS  # a short id list as parameters, a long one as one list
             known = {r[0] for r in self._writer.execute(
-                f"SELECT {C.EventId} FROM {EVENTS_TABLE} WHERE {C.EventId} IN ({listed})",
-                ids if len(ids) <= _VALUES_ROWS else [ids]).fetchall()} if ids else set()
+                f"SELECT {C.EventId} FROM {EVENTS_TABLE} WHERE {C.EventId} IN "
+                f"({', '.join('?' * len(ids)) if few else 'SELECT unnest(?)'})", ids if few else [ids]).fetchall()
+            } if ids else set()
             keep = [j for j, i in enumerate(rows[C.EventId]) if i is None or i not in known]
             seqs = self._insert({n: [v[j] for j in keep] for n, v in rows.items()}) if keep else []
         seqs.sort()
