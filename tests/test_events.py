@@ -151,13 +151,33 @@ def test_a_purchase_leaves_discover_and_the_answer_is_folded(client: TestClient,
     assert _ids(batch) == _ids(after) and batch["personalised_from_events"] is True
 
 
-def test_stored_events_are_folded_in_ahead_of_the_next_request(client: TestClient, trained: Trained) -> None:
-    """The writer folds a batch's customers in one call after acknowledging it; each cached answer equals the
-    customer's own fold-in, and the next GET is answered from that cache."""
+@pytest.mark.parametrize("where", ["thread", "process"])
+def test_stored_events_are_folded_in_ahead_of_the_next_request(bundle_copy: Path, trained: Trained,
+                                                               where: str) -> None:
+    """The writer folds a batch's customers in one call after acknowledging it, in the fold-in process or in a
+    thread of the server; each cached answer equals the customer's own fold-in in the server, and the next GET
+    is answered from that cache."""
+    settings = Settings(bundle=bundle_copy, access_log=False, fold_process=where == "process")
+    with TestClient(create_app(settings)) as client:
+        _folded_ahead(client, trained, where)
+        if where == "process":
+            child = client.app.state.folder._process
+            assert child.poll() is None
+    if where == "process":
+        assert child.wait(timeout=10) == 0  # stopped with the app
+
+
+def _folded_ahead(client: TestClient, trained: Trained, where: str) -> None:
     from segrec.service.routers.recommend import FOLDED_K, _fold
 
     users = [str(u) for u in trained.recommender.dataset_.users.external_ids[10:13]] + ["walk-in"]
     products = [str(p) for p in trained.recommender.dataset_.items.external_ids[:4]]
+    if where == "process":  # the first events start the process; until it has loaded, the server folds in itself
+        deadline = time.monotonic() + 60
+        while not client.app.state.folder.ready:
+            assert time.monotonic() < deadline, "the fold-in process did not start"
+            _post(client, {"user_id": "warm-up", "product_id": products[0]})
+            time.sleep(0.2)
     _post(client, *({"user_id": u, "product_id": p} for u, p in zip(users, products, strict=True)),
           {"user_id": users[0], "product_id": products[3], "quantity": 2})
     served = client.app.state.holder.current
@@ -175,6 +195,46 @@ def test_stored_events_are_folded_in_ahead_of_the_next_request(client: TestClien
         np.testing.assert_allclose([i.score for i in cached], [i.score for i in alone], rtol=1e-5, atol=1e-6)
         body = client.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()
         assert body["personalised_from_events"] is True and _ids(body) == [i.product_id for i in cached[:10]]
+    folded = {line.split('"')[1]: float(line.split()[-1]) for line in client.get("/metrics").text.splitlines()
+              if line.startswith("segrec_events_folded_total{")}
+    assert folded.get(where, 0) >= len(users), folded
+
+
+def test_the_fold_in_process_ranks_as_the_server_and_stops_for_good_on_a_bad_bundle(bundle_copy: Path) -> None:
+    """The child's rankings are the server's own (same items, reasons and scores through JSON); a child whose
+    bundle is not the one served (here: another manifest) is stopped once and not restarted for that bundle."""
+    from segrec.bundle import load_bundle
+    from segrec.recommend.foldin import NewPurchase
+    from segrec.service.folder import FoldProcess
+
+    bundle = load_bundle(bundle_copy)
+    engine = FoldIn(bundle.recommender)
+    rows = [(3, [NewPurchase(5, 1, 2.0, 7.5, 0.0)]), (-1, [NewPurchase(1, 2, 3.0, 9.0, 2.5), NewPurchase(8, 1, 1.0, 0.0, 0.0)]),
+            (7, [])]
+    folder = FoldProcess(timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while (ranked := folder.rank(bundle.path, bundle.manifest, rows, 12)) is None:
+            assert time.monotonic() < deadline and folder.key is not None, "the fold-in process did not answer"
+            time.sleep(0.1)
+        items, scores, reasons = engine.recommend(engine.histories(rows), 12, discover=True)
+        assert [row[0] for row in ranked] == items.tolist() and [row[2] for row in ranked] == reasons
+        np.testing.assert_allclose([row[1] for row in ranked], scores, rtol=1e-5, atol=1e-6)  # (BLAS threads)
+
+        first = folder._process
+        other = {**bundle.manifest, "created_at": "another bundle"}
+        assert folder.rank(bundle.path, other, rows, 12) is None  # another bundle: a new child for it
+        assert first.wait(timeout=10) == 0
+        child = folder._process
+        deadline = time.monotonic() + 60
+        while folder._process is not None:
+            assert folder.rank(bundle.path, other, rows, 12) is None
+            assert time.monotonic() < deadline, "the mismatched child was not stopped"
+            time.sleep(0.1)
+        assert child.poll() is not None and folder._process is None
+        assert folder.rank(bundle.path, other, rows, 12) is None and folder._process is None  # not restarted
+    finally:
+        folder.close()
 
 
 def test_a_workers_own_events_are_applied_without_reading_them_back(bundle_copy: Path, trained: Trained,

@@ -78,13 +78,13 @@ def test_events_retrain_reload_loop(trained: Trained, bundle_path: Path, tmp_pat
 
 # --- real server processes -----------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _server(bundle: Path, log: Path, workers: int = 1) -> Iterator[tuple[subprocess.Popen, str]]:
+def _server(bundle: Path, log: Path, workers: int = 1, **env: str) -> Iterator[tuple[subprocess.Popen, str]]:
     port = free_port()
     command = [sys.executable, "-c", "from segrec.cli import main; main()", "serve", str(bundle),
                "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
     with open(log, "ab") as sink:
         proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
-                                env={**os.environ, "SEGREC_ACCESS_LOG": "false"}, start_new_session=True)
+                                env={**os.environ, "SEGREC_ACCESS_LOG": "false", **env}, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -116,15 +116,27 @@ def test_acknowledged_events_survive_sigkill(trained: Trained, bundle_path: Path
     user = str(trained.recommender.dataset_.users.external_ids[2])
     log = tmp_path / "server.log"
     acknowledged = []
-    with _server(bundle, log) as (proc, url):
+    with _server(bundle, log, SEGREC_FOLD_PROCESS="true") as (proc, url):
         for i in range(20):
             batch = [{"user_id": f"kill-{i}", "product_id": products[i], "event_id": f"k{i}"},
                      {"user_id": user, "product_id": products[i], "event_type": "view", "event_id": f"v{i}"}]
             status, body = _request(url + "/v1/events", "POST", {"events": batch})
             assert status == 200 and body["accepted"] == 2
             acknowledged += [e["event_id"] for e in batch]
-        os.killpg(proc.pid, signal.SIGKILL)  # no shutdown, no checkpoint
+        folder = _fold_child(proc.pid)  # started by the first events; more until it has folded some in
+        deadline = time.monotonic() + 60
+        while 'segrec_events_folded_total{where="process"}' not in _metrics(url):
+            assert time.monotonic() < deadline, "the fold-in process folded nothing in"
+            event = {"user_id": "warm-up", "product_id": products[0], "event_id": f"w{len(acknowledged)}"}
+            assert _request(url + "/v1/events", "POST", {"events": [event]})[0] == 200
+            acknowledged.append(event["event_id"])
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)  # the server alone: no shutdown, no checkpoint
         proc.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while _alive(folder):  # its socket closed with the server: it stops by itself
+            assert time.monotonic() < deadline, "the fold-in process outlived its server"
+            time.sleep(0.1)
     with _server(bundle, log) as (_, url):
         stored = _request(url + f"/v1/users/{user}/events?limit=100")[1]["events"]
         assert sorted(e["event_id"] for e in stored) == sorted(f"v{i}" for i in range(20))
@@ -136,6 +148,32 @@ def test_acknowledged_events_survive_sigkill(trained: Trained, bundle_path: Path
         assert status == 200 and again["duplicates"] == 1
     with open_store(bundle.parent / "events.duckdb") as store:
         assert sorted(e[C.EventId] for e in store.changes(0).events) == sorted(acknowledged)
+
+
+def _fold_child(pid: int) -> int:
+    """The server's fold-in process (waits for it to start)."""
+    deadline = time.monotonic() + 60
+    while True:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                with contextlib.suppress(OSError):
+                    if b"child_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                        return int(child)
+        assert time.monotonic() < deadline, "the server started no fold-in process"
+        time.sleep(0.1)
+
+
+def _metrics(url: str) -> str:
+    with urllib.request.urlopen(url + "/metrics", timeout=30) as response:
+        return response.read().decode()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
 
 
 def test_several_workers_write_concurrently_and_lose_nothing(trained: Trained, bundle_path: Path,

@@ -22,6 +22,7 @@ from .. import __version__
 from ..events import EventStore, default_location, open_store
 from .errors import install_error_handlers
 from .fastpath import CachedRecommendations
+from .folder import FoldProcess
 from .live import EventsFeed
 from .metrics import Metrics
 from .middleware import AccessLog, BodySizeLimit
@@ -44,10 +45,17 @@ def create_app(settings: Settings | None = None, *, served: Served | None = None
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store, feed = _open_store(settings), None
+        folder = app.state.folder = FoldProcess() if settings.fold_process else None
+
+        def warm(served: Served, users: list[str]) -> None:
+            where, count = warm_folds(served, users, folder)
+            if count:
+                metrics.folds.labels(where).inc(count)
+
         if store is not None:
             holder.store = store
             feed = app.state.feed = EventsFeed(store, holder, settings.events_poll_seconds,
-                                               on_error=metrics.event_store_errors.inc, warm=warm_folds)
+                                               on_error=metrics.event_store_errors.inc, warm=warm)
             if holder.current is not None and holder.current.live is None:  # given at construction (tests)
                 holder.swap(dataclasses.replace(holder.current, live=load_live(holder.current.bundle, store)))
         if holder.current is None and settings.bundle is not None:
@@ -63,6 +71,8 @@ def create_app(settings: Settings | None = None, *, served: Served | None = None
             if feed is not None:
                 feed.stop()
                 app.state.feed = None
+            if folder is not None:
+                folder.close()
             holder.close()
             if store is not None:
                 store.close()
@@ -76,6 +86,7 @@ def create_app(settings: Settings | None = None, *, served: Served | None = None
     )
     app.state.settings, app.state.holder, app.state.metrics = settings, holder, metrics
     app.state.feed = None  # EventsFeed once the lifespan opened the event store
+    app.state.folder = None  # FoldProcess in the lifespan, with SEGREC_FOLD_PROCESS (the default)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(customers.router)  # the dashboard's customer figures, drill-down and CSV exports

@@ -49,6 +49,9 @@ class Metrics:
                                        ("reason",), registry=self.registry)
         self.event_store_errors = Counter("segrec_event_store_errors", "Event store calls that failed",
                                           registry=self.registry)
+        self.folds = Counter("segrec_events_folded", "Customers whose new events were folded in ahead of their "
+                             "next request, by where (the fold-in process, or a thread of the server)", ("where",),
+                             registry=self.registry)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -17,7 +17,8 @@ from .schemas import MAX_BATCH, MAX_K
 
 class Settings(BaseSettings):
     """``SEGREC_BUNDLE``, ``SEGREC_ADMIN_TOKEN``, ``SEGREC_MAX_K``, ``SEGREC_MAX_BATCH``, ``SEGREC_MAX_BODY_BYTES``,
-    ``SEGREC_PRECOMPUTE_K``, ``SEGREC_ACCESS_LOG``, ``SEGREC_EVENTS``, ``SEGREC_EVENTS_POLL_SECONDS``."""
+    ``SEGREC_PRECOMPUTE_K``, ``SEGREC_ACCESS_LOG``, ``SEGREC_EVENTS``, ``SEGREC_EVENTS_POLL_SECONDS``,
+    ``SEGREC_FOLD_PROCESS``."""
 
     model_config = SettingsConfigDict(env_prefix="SEGREC_", extra="ignore")
 
@@ -32,3 +33,6 @@ class Settings(BaseSettings):
                                                  "default: events.duckdb beside the bundle directory")
     events_poll_seconds: float = Field(0.1, gt=0, le=60, description="how often a worker reads events that "
                                        "other workers stored (its own are applied at once)")
+    fold_process: bool = Field(True, description="fold customers' new events in, in a process of its own (one "
+                               "more copy of the bundle in memory) so the fold-in does not slow the requests "
+                               "served beside it; false: in a thread of the serving process")

@@ -24,6 +24,7 @@ from ...recommend.base import mask_seen
 from ...recommend.foldin import NewPurchase, cold_ranking
 from ..deps import BundleDep, SettingsDep, UnavailableDep, serving
 from ..errors import NotAvailable, check_limit
+from ..folder import FoldProcess
 from ..live import UserDelta, allowed_items, filtered
 from ..schemas import (
     MAX_ID_LENGTH,
@@ -159,10 +160,12 @@ def folded_items(served: Served, user_id: str, delta: UserDelta, k: int, mode: M
     return _fold(served, user_id, delta, k, mode, allowed)
 
 
-def warm_folds(served: Served, user_ids: Sequence[str]) -> None:
+def warm_folds(served: Served, user_ids: Sequence[str], folder: FoldProcess | None = None) -> tuple[str, int]:
     """Fold just-stored events in ahead of the customers' next request (the event writer calls this after
     acknowledging a batch): their discover answers are ranked in batched calls and cached, so the request
-    that follows is answered from the cache on the event loop. A request that comes first folds on its own."""
+    that follows is answered from the cache on the event loop. A request that comes first folds on its own.
+    With a ``folder``, its process ranks them when it can (:mod:`segrec.service.folder`), else this thread.
+    Returns where they were ranked (``process`` or ``thread``) and how many customers."""
     todo = []
     for user_id in dict.fromkeys(user_ids):
         delta = _delta(served, user_id)
@@ -171,9 +174,15 @@ def warm_folds(served: Served, user_ids: Sequence[str]) -> None:
         new = _new_purchases(served, delta)
         if new:  # (views and carts alone: the session cold start, computed when asked)
             todo.append((delta, delta.version, served.user_index.get(user_id, -1), new))
-    answers = _fold_rows(served, [(user, new) for _, _, user, new in todo], _fold_width(served), True, None)
+    if not todo:
+        return "thread", 0
+    rows, width = [(user, new) for _, _, user, new in todo], _fold_width(served)
+    ranked = folder.rank(served.bundle.path, served.bundle.manifest, rows, width) if folder is not None else None
+    answers = ([ranked_items(served, *row) for row in ranked] if ranked is not None
+               else _fold_rows(served, rows, width, True, None))
     for (delta, version, _, _), items in zip(todo, answers, strict=True):
         delta.answers.setdefault("discover", (version, items))
+    return ("thread" if ranked is None else "process"), len(todo)
 
 
 def _current(delta: UserDelta, mode: Mode) -> list[RecommendedItem] | None:

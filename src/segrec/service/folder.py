@@ -1,0 +1,169 @@
+"""The fold-in of just-stored events, ranked in a process of its own.
+
+Why a process: the event writer folds each acknowledged batch's customers in ahead of their next request
+(:func:`~segrec.service.routers.recommend.warm_folds`). In a thread of the serving process that work (~4 ms of
+CPU a customer, in a dozen small numpy steps) holds the interpreter lock the event loop needs: under 500 GETs/s
+and 100 events/s every request queued behind it (``docs/benchmarks.md``, issue 13). A child process with its
+own copy of the bundle ranks the histories; the serving process only packs the customers' new purchases and
+unpacks the answers. The cost is one more copy of the bundle in memory (``SEGREC_FOLD_PROCESS=false`` keeps
+the fold-in in a thread instead).
+
+The child is started by the first events to fold in (and again after a reload: it serves one bundle, checked
+by its manifest). Until it has loaded, if it dies or does not answer in time, the serving process folds in
+itself, as without it: the child only ever saves time, it never decides an answer. Requests and answers
+cross the pipe as JSON, not pickle. The child exits when the socket closes (its parent stopped or was killed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("segrec.service")
+
+Rows = Sequence[tuple[int, Sequence[Any]]]  # (bundle user index or -1, NewPurchase...) as FoldIn.histories takes
+
+
+def bundle_key(manifest: dict[str, Any]) -> str:
+    """One bundle's identity: its manifest (checksums of every file included) hashed."""
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class FoldProcess:
+    """A child process that ranks fold-in histories for one bundle; :meth:`rank` returns None whenever the
+    caller must rank them itself. One caller thread at a time (the event writer's folder thread)."""
+
+    def __init__(self, timeout: float = 2.0) -> None:
+        self.timeout = timeout
+        self.key: str | None = None
+        self.ready = False
+        self._process: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None
+
+    def rank(self, path: Path | None, manifest: dict[str, Any], rows: Rows,
+             k: int) -> list[tuple[list[int], list[float], list[str]]] | None:
+        """Each row's top-``k`` discover ranking (item indices, scores, reasons) from the child, or None: not
+        loaded yet (it is started here for this bundle when needed), failed, or too slow."""
+        key = bundle_key(manifest)
+        if key != self.key:
+            self.close()
+            if path is None:
+                return None
+            self._start(path, key)
+        if not self._is_ready():
+            return None
+        request = {"k": k, "rows": [[user, [[p.item, p.lines, p.quantity, p.spending, p.age_days] for p in new]]
+                                    for user, new in rows]}
+        try:
+            self._conn.send_bytes(json.dumps(request).encode())
+            if not self._conn.poll(self.timeout):
+                raise TimeoutError(f"no answer in {self.timeout} s")
+            answer = json.loads(self._conn.recv_bytes())
+        except (OSError, EOFError, TimeoutError, ValueError) as exc:
+            self._failed(f"{type(exc).__name__}: {exc}")
+            return None
+        if "error" in answer:
+            self._failed(answer["error"])
+            return None
+        return [(row["items"], row["scores"], row["reasons"]) for row in answer["rows"]]
+
+    def close(self) -> None:
+        """Stop the child (closing the pipe is enough; a child that does not go is terminated)."""
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        self.ready = False
+        if conn is not None:
+            conn.close()
+        if process is not None:
+            try:
+                process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=2)
+
+    def _start(self, path: Path, key: str) -> None:
+        # A new interpreter, not multiprocessing: its spawn would re-run the embedding
+        # program's main module, and a fork would copy the server's threads and event loop.
+        parent, child = socket.socketpair()
+        with child:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", f"import sys; from {__name__} import child_main; child_main(sys.argv[1:])",
+                 str(child.fileno()), key, str(path)], pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
+        self._conn, self.key, self.ready = Connection(parent.detach()), key, False
+
+    def _is_ready(self) -> bool:
+        if self.ready:
+            return True
+        if self._conn is None:
+            return False
+        try:
+            if not self._conn.poll():
+                return False
+            hello = json.loads(self._conn.recv_bytes())
+        except (OSError, EOFError, ValueError) as exc:
+            self._failed(f"{type(exc).__name__}: {exc}")
+            return False
+        if hello.get("ready") != self.key:
+            self._failed(hello.get("error", "the child loaded another bundle"))
+            return False
+        self.ready = True
+        logger.info(json.dumps({"event": "fold_process_ready", "pid": self._process.pid if self._process else None}))
+        return True
+
+    def _failed(self, error: str) -> None:
+        """Log, and stop the child; it is not restarted for this bundle (``key`` stays), so a broken child costs
+        one timeout, not one per batch. The next bundle starts a new one."""
+        logger.warning(json.dumps({"event": "fold_process_error", "error": error}))
+        key = self.key
+        self.close()
+        self.key = key
+
+
+def _serve(conn: Connection, key: str, path: str) -> None:
+    """The child: load the bundle, say it is ready, then answer requests until the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which closes the pipe
+    from threadpoolctl import threadpool_limits
+
+    from ..bundle import load_bundle
+    from ..recommend.foldin import FoldIn, NewPurchase
+    from ..recommend.hybrid import HybridRecommender
+
+    threadpool_limits(1)  # one core for the child; the other serves requests
+    try:
+        bundle = load_bundle(path, expected=HybridRecommender)
+        if bundle_key(bundle.manifest) != key:
+            raise ValueError(f"the bundle at {path} changed before the fold-in process read it")
+        engine = FoldIn(bundle.recommender)
+    except Exception as exc:  # reported to the parent, which folds in itself
+        conn.send_bytes(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
+        return
+    conn.send_bytes(json.dumps({"ready": key}).encode())
+    while True:
+        try:
+            request = json.loads(conn.recv_bytes())
+        except (EOFError, OSError):
+            return
+        try:
+            rows = [(int(user), [NewPurchase(int(i), int(n), float(q), float(s), float(a)) for i, n, q, s, a in new])
+                    for user, new in request["rows"]]
+            items, scores, reasons = engine.recommend(engine.histories(rows), int(request["k"]), discover=True)
+            answer: dict[str, Any] = {"rows": [
+                {"items": i.tolist(), "scores": s.tolist(), "reasons": r}
+                for i, s, r in zip(items, scores, reasons, strict=True)]}
+        except Exception as exc:
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        conn.send_bytes(json.dumps(answer).encode())
+
+
+def child_main(argv: list[str]) -> None:
+    """The child's entry point: ``FD KEY PATH`` (the socket's descriptor, the bundle's key and path)."""
+    _serve(Connection(int(argv[0])), argv[1], argv[2])
