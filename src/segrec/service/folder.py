@@ -2,16 +2,17 @@
 
 Why a process: the event writer folds each acknowledged batch's customers in ahead of their next request
 (:func:`~segrec.service.routers.recommend.warm_folds`). In a thread of the serving process that work (~4 ms of
-CPU a customer, in a dozen small numpy steps) holds the interpreter lock the event loop needs: under 500 GETs/s
-and 100 events/s every request queued behind it (``docs/benchmarks.md``, issue 13). A child process with its
-own copy of the bundle ranks the histories; the serving process only packs the customers' new purchases and
-unpacks the answers. The cost is one more copy of the bundle in memory (``SEGREC_FOLD_PROCESS=false`` keeps
-the fold-in in a thread instead).
+CPU a customer, in a dozen small numpy steps) holds the interpreter lock the event loop needs, so the requests
+served beside it wait for it (``docs/benchmarks.md``, issue 13). A child process with its own copy of the
+bundle ranks the histories; the serving process only packs the customers' new purchases and unpacks the
+answers. The cost is one more copy of the bundle in memory (``SEGREC_FOLD_PROCESS=false`` keeps the fold-in in
+a thread instead).
 
-The child is started by the first events to fold in (and again after a reload: it serves one bundle, checked
-by its manifest). Until it has loaded, if it dies or does not answer in time, the serving process folds in
-itself, as without it: the child only ever saves time, it never decides an answer. Requests and answers
-cross the pipe as JSON, not pickle. The child exits when the socket closes (its parent stopped or was killed).
+The server starts the child with its bundle; after a reload, the first events to fold in start a new one (a
+child serves one bundle, checked by its manifest's hash). Until it has loaded, if it dies or does not answer
+in time, the serving process folds in itself, as without it: the child only ever saves time, it never decides
+an answer. Requests and answers cross a socket as JSON, not pickle. The child exits when the socket closes
+(its parent stopped or was killed).
 """
 
 from __future__ import annotations
@@ -48,18 +49,13 @@ class FoldProcess:
         self.ready = False
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
+        self._manifest: dict[str, Any] | None = None  # the manifest whose key is ``key``
 
     def rank(self, path: Path | None, manifest: dict[str, Any], rows: Rows,
              k: int) -> list[tuple[list[int], list[float], list[str]]] | None:
         """Each row's top-``k`` discover ranking (item indices, scores, reasons) from the child, or None: not
         loaded yet (it is started here for this bundle when needed), failed, or too slow."""
-        key = bundle_key(manifest)
-        if key != self.key:
-            self.close()
-            if path is None:
-                return None
-            self._start(path, key)
-        if not self._is_ready():
+        if not self.prepare(path, manifest) or not self._is_ready():
             return None
         request = {"k": k, "rows": [[user, [[p.item, p.lines, p.quantity, p.spending, p.age_days] for p in new]]
                                     for user, new in rows]}
@@ -76,8 +72,20 @@ class FoldProcess:
             return None
         return [(row["items"], row["scores"], row["reasons"]) for row in answer["rows"]]
 
+    def prepare(self, path: Path | None, manifest: dict[str, Any]) -> bool:
+        """Start the child for this bundle unless it runs (or failed) for it already; False: no child for it.
+        The server calls it at start-up, so the child loads before the first events arrive."""
+        if manifest is not self._manifest:  # the same Served bundle: no need to hash its manifest again
+            key = bundle_key(manifest)
+            if key != self.key:
+                self.close()
+                if path is not None:
+                    self._start(path, key)
+            self.key, self._manifest = key, manifest
+        return self._conn is not None
+
     def close(self) -> None:
-        """Stop the child (closing the pipe is enough; a child that does not go is terminated)."""
+        """Stop the child (closing the socket is enough; a child that does not go is killed)."""
         process, conn = self._process, self._conn
         self._process = self._conn = None
         self.ready = False
@@ -91,8 +99,8 @@ class FoldProcess:
                 process.wait(timeout=2)
 
     def _start(self, path: Path, key: str) -> None:
-        # A new interpreter, not multiprocessing: its spawn would re-run the embedding
-        # program's main module, and a fork would copy the server's threads and event loop.
+        # A new interpreter, not multiprocessing: its spawn would re-run the embedding program's main module,
+        # and a fork would copy the server's threads and event loop.
         parent, child = socket.socketpair()
         with child:
             self._process = subprocess.Popen(
@@ -123,9 +131,7 @@ class FoldProcess:
         """Log, and stop the child; it is not restarted for this bundle (``key`` stays), so a broken child costs
         one timeout, not one per batch. The next bundle starts a new one."""
         logger.warning(json.dumps({"event": "fold_process_error", "error": error}))
-        key = self.key
         self.close()
-        self.key = key
 
 
 def _serve(conn: Connection, key: str, path: str) -> None:

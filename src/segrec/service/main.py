@@ -62,6 +62,8 @@ def create_app(settings: Settings | None = None, *, served: Served | None = None
             holder.submit().result()  # a bad bundle stops the start-up here, with the BundleError's message
         if feed is not None:
             feed.sync()
+            if folder is not None and holder.current is not None and holder.current.foldin is not None:
+                folder.prepare(holder.current.bundle.path, holder.current.bundle.manifest)
             feed.start()
         remove = _install_sighup(holder)
         try:
