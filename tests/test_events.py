@@ -200,11 +200,14 @@ def _folded_ahead(client: TestClient, trained: Trained, where: str) -> None:
     assert folded.get(where, 0) >= len(users), folded
 
 
-def test_the_fold_in_process_ranks_as_the_server_and_stops_for_good_on_a_bad_bundle(bundle_copy: Path) -> None:
-    """The child's rankings are the server's own (same items, reasons and scores through JSON); a child whose
-    bundle is not the one served (here: another manifest) is stopped once and not restarted for that bundle."""
+def test_the_fold_in_process_ranks_as_the_server_and_stops_for_good_on_a_bad_bundle(
+        bundle_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child's rankings are the server's own (same items, reasons and scores through JSON); a child that
+    dies while serving is replaced (after ``RETRY_SECONDS``, 0 here); a child whose bundle is not the one served
+    (here: another manifest) is stopped once and not restarted for that bundle."""
     from segrec.bundle import load_bundle
     from segrec.recommend.foldin import NewPurchase
+    from segrec.service import folder as folder_module
     from segrec.service.folder import FoldProcess
 
     bundle = load_bundle(bundle_copy)
@@ -220,6 +223,17 @@ def test_the_fold_in_process_ranks_as_the_server_and_stops_for_good_on_a_bad_bun
         items, scores, reasons = engine.recommend(engine.histories(rows), 12, discover=True)
         assert [row[0] for row in ranked] == items.tolist() and [row[2] for row in ranked] == reasons
         np.testing.assert_allclose([row[1] for row in ranked], scores, rtol=1e-5, atol=1e-6)  # (BLAS threads)
+
+        monkeypatch.setattr(folder_module, "RETRY_SECONDS", 0.0)
+        dead = folder._process
+        dead.kill()
+        dead.wait(timeout=10)
+        assert folder.rank(bundle.path, bundle.manifest, rows, 12) is None and folder._process is None
+        deadline = time.monotonic() + 60
+        while (again := folder.rank(bundle.path, bundle.manifest, rows, 12)) is None:
+            assert time.monotonic() < deadline and folder._process is not None, "the dead child was not replaced"
+            time.sleep(0.1)
+        assert folder._process.pid != dead.pid and again == ranked
 
         first = folder._process
         other = {**bundle.manifest, "created_at": "another bundle"}

@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import Any
 
 logger = logging.getLogger("segrec.service")
 
+RETRY_SECONDS = 60.0
 Rows = Sequence[tuple[int, Sequence[Any]]]  # (bundle user index or -1, NewPurchase...) as FoldIn.histories takes
 
 
@@ -50,11 +52,13 @@ class FoldProcess:
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._manifest: dict[str, Any] | None = None  # the manifest whose key is ``key``
+        self._path: Path | None = None
+        self._retry_at: float | None = None  # when a child that failed while serving may be started again
 
     def rank(self, path: Path | None, manifest: dict[str, Any], rows: Rows,
              k: int) -> list[tuple[list[int], list[float], list[str]]] | None:
         """Each row's top-``k`` discover ranking (item indices, scores, reasons) from the child, or None: not
-        loaded yet (it is started here for this bundle when needed), failed, or too slow."""
+        loaded yet (it is started here for a new bundle), failed, or too slow."""
         if not self.prepare(path, manifest) or not self._is_ready():
             return None
         request = {"k": k, "rows": [[user, [[p.item, p.lines, p.quantity, p.spending, p.age_days] for p in new]]
@@ -65,10 +69,10 @@ class FoldProcess:
                 raise TimeoutError(f"no answer in {self.timeout} s")
             answer = json.loads(self._conn.recv_bytes())
         except (OSError, EOFError, TimeoutError, ValueError) as exc:
-            self._failed(f"{type(exc).__name__}: {exc}")
+            self._failed(f"{type(exc).__name__}: {exc}", retry=True)
             return None
         if "error" in answer:
-            self._failed(answer["error"])
+            self._failed(answer["error"], retry=True)
             return None
         return [(row["items"], row["scores"], row["reasons"]) for row in answer["rows"]]
 
@@ -79,9 +83,12 @@ class FoldProcess:
             key = bundle_key(manifest)
             if key != self.key:
                 self.close()
+                self._path, self._retry_at = path, None
                 if path is not None:
                     self._start(path, key)
             self.key, self._manifest = key, manifest
+        elif self._conn is None and self._retry_at is not None and time.monotonic() >= self._retry_at:
+            self._start(self._path, self.key)  # it died or stalled while serving: a new one, once a minute at most
         return self._conn is not None
 
     def close(self) -> None:
@@ -106,7 +113,7 @@ class FoldProcess:
             self._process = subprocess.Popen(
                 [sys.executable, "-c", f"import sys; from {__name__} import child_main; child_main(sys.argv[1:])",
                  str(child.fileno()), key, str(path)], pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
-        self._conn, self.key, self.ready = Connection(parent.detach()), key, False
+        self._conn, self.key, self.ready, self._retry_at = Connection(parent.detach()), key, False, None
 
     def _is_ready(self) -> bool:
         if self.ready:
@@ -127,16 +134,18 @@ class FoldProcess:
         logger.info(json.dumps({"event": "fold_process_ready", "pid": self._process.pid if self._process else None}))
         return True
 
-    def _failed(self, error: str) -> None:
-        """Log, and stop the child; it is not restarted for this bundle (``key`` stays), so a broken child costs
-        one timeout, not one per batch. The next bundle starts a new one."""
+    def _failed(self, error: str, *, retry: bool = False) -> None:
+        """Log, and stop the child. One that could not load this bundle is not started again for it (the next
+        bundle starts a new one); one that failed while serving (``retry``) is, after ``RETRY_SECONDS``, so a
+        broken child costs one timeout a minute at most, not one per batch."""
         logger.warning(json.dumps({"event": "fold_process_error", "error": error}))
         self.close()
+        self._retry_at = time.monotonic() + RETRY_SECONDS if retry else None
 
 
 def _serve(conn: Connection, key: str, path: str) -> None:
-    """The child: load the bundle, say it is ready, then answer requests until the pipe closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which closes the pipe
+    """The child: load the bundle, say it is ready, then answer requests until the socket closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which closes the socket
     from threadpoolctl import threadpool_limits
 
     from ..bundle import load_bundle
