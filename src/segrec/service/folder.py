@@ -148,15 +148,18 @@ def _serve(conn: Connection, key: str, path: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which closes the socket
     from threadpoolctl import threadpool_limits
 
-    from ..bundle import load_bundle
+    from ..bundle import load_bundle, read_manifest
     from ..recommend.foldin import FoldIn, NewPurchase
     from ..recommend.hybrid import HybridRecommender
 
     threadpool_limits(1)  # one core for the child; the other serves requests
     try:
+        changed = ValueError(f"the bundle at {path} changed after the server loaded it")
+        if bundle_key(read_manifest(Path(path))) != key:
+            raise changed  # (before loading it all)
         bundle = load_bundle(path, expected=HybridRecommender)
         if bundle_key(bundle.manifest) != key:
-            raise ValueError(f"the bundle at {path} changed before the fold-in process read it")
+            raise changed
         engine = FoldIn(bundle.recommender)
     except Exception as exc:  # reported to the parent, which folds in itself
         conn.send_bytes(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
