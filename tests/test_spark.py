@@ -71,6 +71,7 @@ def test_features_match_the_local_engine(engine, shop: pd.DataFrame) -> None:
 
 @needs_spark
 def test_segments_agree_with_the_local_engine(engine, shop: pd.DataFrame, tmp_path: Path) -> None:
+    from segrec.engines.spark import segmentation as sseg
     from segrec.engines.spark.figures import relative_means as spark_relative_means
 
     events = engine.load(shop)  # cached: the input stays cached, the stage's own caches must not
@@ -103,6 +104,16 @@ def test_segments_agree_with_the_local_engine(engine, shop: pd.DataFrame, tmp_pa
                                expected["seeds"]["runs"] + expected["bootstrap"]["runs"], atol=1e-12)
     assert len(got["seeds"]["runs"]) == 5 and len(got["bootstrap"]["runs"]) == 5
     assert _cached(engine) == before  # segment() with an output directory releases every cache it made
+    # the sweep's fits ran side by side; each is the fit it is alone (the same metrics and choice; the inertia
+    # to Spark's summation order, which varies from run to run anyway)
+    alone, alone_sil = sseg.sweep_k(sseg.preprocess(engine.features(events).frame), (2, 3), parallelism=1)
+    together, together_sil = result["sweep"], result["report"]["spark_silhouette_squared_euclidean"]
+    assert (together.chosen, together.knee, together.why) == (alone.chosen, alone.knee, alone.why)
+    for a, b in zip(alone.metrics, together.metrics, strict=True):
+        assert a.k == b.k and a.min_share == b.min_share and a.silhouette == b.silhouette, a.k
+        np.testing.assert_allclose([a.inertia, a.calinski_harabasz, a.davies_bouldin],
+                                   [b.inertia, b.calinski_harabasz, b.davies_bouldin], rtol=1e-12, err_msg=a.k)
+    assert list(together_sil.values()) == pytest.approx(list(alone_sil.values()), rel=1e-12)
 
 
 def _cached(engine) -> int:
@@ -137,6 +148,7 @@ def test_file_and_api_give_one_answer(engine, shop: pd.DataFrame, tmp_path: Path
     pd.testing.assert_frame_equal(bundle.dataset.catalogue[[C.Item, C.Category]],
                                   local.catalogue[[C.Item, C.Category]], check_dtype=False)
     assert bundle.manifest["params"]["engine"] == "spark"
+    assert bundle.manifest["params"]["als"]["blocks"] == 2  # one ALS block per thread of local[2]
     users = pd.read_parquet(tmp_path / "id_maps" / "users.parquet").sort_values("uidx")
     assert users[C.User].tolist() == list(local.users.external_ids) and users["uidx"].tolist() == list(range(len(users)))
     recs = pd.read_parquet(tmp_path / "recommendations.parquet").sort_values([C.User, C.Rank], ignore_index=True)
@@ -272,6 +284,16 @@ def test_missing_java_names_java_17(tmp_path: Path) -> None:
     with pytest.raises(JavaError, match=r"found Java 8.*Java 17|Java 17.*found Java 8"):
         check_java({"JAVA_HOME": str(tmp_path / "jdk")}, minimum=17)
     assert java_major('openjdk version "17.0.9" 2023-10-17') == 17
+
+
+def test_als_gets_a_block_per_local_thread_and_sparks_default_on_a_cluster() -> None:
+    pytest.importorskip("pyspark", reason="the Spark engine ships with the spark extra")
+    from segrec.engines.spark.recommend import CLUSTER_BLOCKS, ALSParams
+
+    assert [ALSParams().for_master(m).blocks for m in ("local", "local[2]", "local[4,2]", "yarn",
+                                                       "spark://h:7077")] == [1, 2, 4, 10, 10]
+    assert CLUSTER_BLOCKS == 10 and ALSParams(blocks=3).for_master("local[2]").blocks == 3  # set: kept
+    assert ALSParams().for_master("local[2]").to_dict() == {**ALSParams().to_dict(), "blocks": 2}
 
 
 def test_local_masters_get_few_shuffle_partitions() -> None:

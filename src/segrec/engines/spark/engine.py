@@ -203,7 +203,7 @@ class SparkEngine:
             if segments is None:
                 segments = _labels(segmentation)
 
-        params = params or ALSParams(random_state=seed)
+        params = (params or ALSParams(random_state=seed)).for_master(self.spark.sparkContext.master)
         stage = on_stage or (lambda name: None)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -73,6 +73,7 @@ def evaluate_split(train: Any, test: Any, k: int = 10, description: dict[str, An
     if k < 1:
         raise InputError(f"k must be >= 1, got {k}")
     keep = persistent_rdds(train.sparkSession)
+    params = params.for_master(train.sparkSession.sparkContext.master)  # the blocks used, in evaluation.json
     indexed = index_events(train)
     truth = None
     try:

