@@ -9,6 +9,7 @@ the driver (``test_nothing_user_sized_is_collected`` gives it data whose ids alo
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -201,15 +202,18 @@ def test_nothing_user_sized_is_collected(engine, tmp_path: Path) -> None:
 
 
 @needs_spark
-def test_evaluation_matches_the_local_runner(engine, shop: pd.DataFrame) -> None:
-    """Spark popularity judged by the executors equals the local runner's popularity on the same split (every
-    metric and the split's counts); Spark ALS is judged by the same protocol."""
+def test_evaluation_matches_the_local_runner(spark_run: SparkRun) -> None:
+    """The run's ``evaluation.json``: Spark popularity judged by the executors equals the local runner's
+    popularity on the same split of the events the local reader reads from the same file (every metric and the
+    split's counts); Spark ALS (the default settings) is judged by the same protocol. It checks the run's own
+    evaluation: a second ``engine.evaluate`` would fit the same two models on the same events again."""
+    from segrec.data.read import ingest
     from segrec.evaluation.runner import evaluate
     from segrec.evaluation.splits import default_cutoff, temporal_split
 
-    events = engine.load(shop)
-    got = engine.evaluate(events, 5)
-    split = temporal_split(shop, default_cutoff(shop))
+    got = json.loads((spark_run.out / "evaluation.json").read_text())
+    events = ingest(str(spark_run.source)).events
+    split = temporal_split(events, default_cutoff(events))
     local = evaluate(split.train, split.test, ["popularity"], 5, "discover").to_dict()
     assert got["split"]["cutoff"] == split.description["cutoff"]
     for key, value in split.description.items():
@@ -221,6 +225,7 @@ def test_evaluation_matches_the_local_runner(engine, shop: pd.DataFrame) -> None
     als = next(m for m in got["models"] if m["name"] == "als")
     assert got["default_model"] == "als" and 0 <= als["metrics"]["precision@5"] <= 1
     assert set(als["metrics"]) == set(spark_pop)
+    assert als["params"]["factors"] == 64 and als["params"]["blocks"] == 2  # the settings used, blocks resolved
 
 
 @needs_spark
@@ -321,12 +326,16 @@ def test_missing_extra_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @needs_spark
 def test_cli_segment_with_the_spark_engine(engine, shop: pd.DataFrame, tmp_path: Path) -> None:
+    """``segrec segment --engine spark`` on a CSV of six customers: the command's wiring (engine options, read,
+    segment, release, summary) and its files. Six customers, because the stage sweeps only the k below the
+    number of customers (2..5 here instead of 2..10: the k sweep is most of the stage's time); the whole
+    stage on the module's shop is checked by the run tests and ``test_segments_agree_with_the_local_engine``."""
     from typer.testing import CliRunner
 
     from segrec.cli import app
 
     source = tmp_path / "shop.csv"
-    shop.head(1500).to_csv(source, index=False)
+    shop[shop[C.User].isin(shop[C.User].drop_duplicates().head(6))].to_csv(source, index=False)
     out = tmp_path / "seg"
     result = CliRunner().invoke(app, ["segment", str(source), "--out", str(out), "--k", "3", "--engine", "spark",
                                       "--spark-master", "local[2]", "--spark-conf", "spark.sql.shuffle.partitions=4"])
@@ -335,20 +344,42 @@ def test_cli_segment_with_the_spark_engine(engine, shop: pd.DataFrame, tmp_path:
     assert set(pd.read_parquet(out / "segments.parquet")[C.Segment]) == {0, 1, 2}
 
 
-@needs_spark
-def test_cli_run_with_the_spark_engine_ends_with_the_report(engine, shop: pd.DataFrame, tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class SparkRun:
+    """``segrec run --engine spark`` of the module's shop (7 rows to reject), run once for the tests that
+    check its outputs."""
+
+    source: Path
+    out: Path
+    data: pd.DataFrame
+    output: str
+    exit_code: int
+    cached_after: int
+
+
+@pytest.fixture(scope="module")
+def spark_run(engine, shop: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> SparkRun:
     from typer.testing import CliRunner
 
     from segrec.cli import app
 
+    if not java_ok():
+        pytest.skip("needs pyspark (pip install segrec[spark]) and Java 17")
+    tmp_path = tmp_path_factory.mktemp("spark-run")
     source = tmp_path / "shop.parquet"
     data = shop.assign(**{C.Quantity: np.where(np.arange(len(shop)) < 7, 0, shop[C.Quantity])})
     data.to_parquet(source)  # 7 rows the reader must reject
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["run", str(source), "--out", str(out), "--segments-k", "3", "-k", "5",
                                       "--engine", "spark", "--spark-master", "local[2]"])
-    assert result.exit_code == 0, result.output
-    assert str(out / "report.html") in result.output.replace("\n", "")
+    return SparkRun(source, out, data, result.output, result.exit_code, _cached(engine))
+
+
+@needs_spark
+def test_cli_run_with_the_spark_engine_ends_with_the_report(spark_run: SparkRun, shop: pd.DataFrame) -> None:
+    out, data = spark_run.out, spark_run.data
+    assert spark_run.exit_code == 0, spark_run.output
+    assert str(out / "report.html") in spark_run.output.replace("\n", "")
     validation = json.loads((out / "validation.json").read_text())
     assert (validation["rows_read"], validation["rows_rejected"]) == (len(shop), 7)
     assert validation["rejected_by_reason"] == {"nonpositive_quantity": 7}
@@ -364,7 +395,7 @@ def test_cli_run_with_the_spark_engine_ends_with_the_report(engine, shop: pd.Dat
     segmentation = json.loads((out / "segmentation.json").read_text())
     assert segmentation["stability"]["seeds"]["runs"] and "not_computed" not in segmentation
     assert (out / "id_maps" / "users.parquet").is_dir() and (out / "bundle" / "manifest.json").is_file()
-    assert _cached(engine) == 0  # everything the run cached is released
+    assert spark_run.cached_after == 0  # everything the run cached is released
 
 
 @needs_spark
