@@ -123,25 +123,23 @@ def _cached(engine) -> int:
 
 
 @needs_spark
-def test_file_and_api_give_one_answer(engine, shop: pd.DataFrame, tmp_path: Path) -> None:
-    """``recommendations.parquet`` of a Spark run is what the API serves from its bundle, for every user."""
+def test_file_and_api_give_one_answer(spark_run: SparkRun) -> None:
+    """``recommendations.parquet`` of a Spark run is what the API serves from its bundle, for every user; the
+    bundle's dataset is the local one of the events the local reader reads from the same file. (The module's
+    run: training again would fit the same ALS on the same events; that train releases its own caches is
+    checked by the reader test.)"""
     from fastapi.testclient import TestClient
 
     from segrec.bundle import load_bundle
-    from segrec.engines.spark.recommend import ALSParams
+    from segrec.data.read import ingest
     from segrec.features.interactions import Dataset
     from segrec.recommend.baselines import ALSRecommender
     from segrec.service import Settings, create_app
 
-    shop = shop.copy()
-    first_rows = shop.groupby(C.Item).head(1).index  # a rarer, alphabetically last name on one line per product
-    shop.loc[first_rows, C.ItemName] = "zzz " + shop.loc[first_rows, C.ItemName].astype(str)
-    events = engine.load(shop)
-    before = _cached(engine)
-    engine.train(events, tmp_path, k=5, params=ALSParams(factors=8, iterations=5))
-    assert _cached(engine) == before  # train releases its caches (ALS's factors included); the input stays
-    bundle = load_bundle(tmp_path / "model", expected=ALSRecommender)
-    local = Dataset.from_events(shop)
+    out = spark_run.out
+    assert spark_run.exit_code == 0, spark_run.output
+    bundle = load_bundle(out / "bundle", expected=ALSRecommender)
+    local = Dataset.from_events(ingest(str(spark_run.source)).events)
     assert list(bundle.dataset.users.external_ids) == list(local.users.external_ids)
     assert list(bundle.dataset.items.external_ids) == list(local.items.external_ids)
     assert (bundle.dataset.purchases != local.purchases).nnz == 0
@@ -150,16 +148,16 @@ def test_file_and_api_give_one_answer(engine, shop: pd.DataFrame, tmp_path: Path
                                   local.catalogue[[C.Item, C.Category]], check_dtype=False)
     assert bundle.manifest["params"]["engine"] == "spark"
     assert bundle.manifest["params"]["als"]["blocks"] == 2  # one ALS block per thread of local[2]
-    users = pd.read_parquet(tmp_path / "id_maps" / "users.parquet").sort_values("uidx")
+    users = pd.read_parquet(out / "id_maps" / "users.parquet").sort_values("uidx")
     assert users[C.User].tolist() == list(local.users.external_ids) and users["uidx"].tolist() == list(range(len(users)))
-    recs = pd.read_parquet(tmp_path / "recommendations.parquet").sort_values([C.User, C.Rank], ignore_index=True)
+    recs = pd.read_parquet(out / "recommendations.parquet").sort_values([C.User, C.Rank], ignore_index=True)
     assert recs.groupby(C.User).size().max() == 5 and recs[C.User].nunique() == local.n_users
     catalogue = bundle.dataset.catalogue.set_index(C.Item)[C.ItemName]
     assert recs[C.ItemName].tolist() == catalogue.reindex(recs[C.Item]).tolist()  # the file names as the API does
     assert not recs[C.ItemName].str.startswith("zzz").any()  # the most frequent name, not the largest
     served = []
     ids = [str(u) for u in local.users.external_ids]
-    with TestClient(create_app(Settings(bundle=tmp_path / "model"))) as client:
+    with TestClient(create_app(Settings(bundle=out / "bundle"))) as client:
         for start in range(0, len(ids), 100):
             response = client.post("/v1/recommendations", json={"user_ids": ids[start:start + 100], "k": 5})
             assert response.status_code == 200, response.text
@@ -269,7 +267,9 @@ def test_reader_checks_rows_as_the_local_reader_and_reads_once(engine, tmp_path:
         np.testing.assert_allclose(got[column].to_numpy(float), want[column].to_numpy(float), err_msg=column)
     assert (pd.to_datetime(got[C.Date]) == want[C.Date]).all()
     source.unlink()  # every later stage must read the cached events, not the source
+    before = _cached(engine)
     engine.train(events, tmp_path / "rec", k=3, params=ALSParams(factors=4, iterations=2))
+    assert _cached(engine) == before  # train releases its caches (ALS's factors included); the input stays
     engine.segment(events, tmp_path / "seg", k=2, ks=(2, 3))
     engine.release()
 
@@ -346,8 +346,8 @@ def test_cli_segment_with_the_spark_engine(engine, shop: pd.DataFrame, tmp_path:
 
 @dataclass(frozen=True)
 class SparkRun:
-    """``segrec run --engine spark`` of the module's shop (7 rows to reject), run once for the tests that
-    check its outputs."""
+    """``segrec run --engine spark`` of the module's shop (7 rows to reject; a rarer name, alphabetically last,
+    on one line of each product), run once for the tests that check its outputs."""
 
     source: Path
     out: Path
@@ -368,6 +368,8 @@ def spark_run(engine, shop: pd.DataFrame, tmp_path_factory: pytest.TempPathFacto
     tmp_path = tmp_path_factory.mktemp("spark-run")
     source = tmp_path / "shop.parquet"
     data = shop.assign(**{C.Quantity: np.where(np.arange(len(shop)) < 7, 0, shop[C.Quantity])})
+    first_rows = data.groupby(C.Item).head(1).index  # a rarer, alphabetically last name on one line per product
+    data.loc[first_rows, C.ItemName] = "zzz " + data.loc[first_rows, C.ItemName].astype(str)
     data.to_parquet(source)  # 7 rows the reader must reject
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["run", str(source), "--out", str(out), "--segments-k", "3", "-k", "5",
