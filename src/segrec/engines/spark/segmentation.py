@@ -44,8 +44,10 @@ C = Columns
 VECTOR = "z"
 #: Customers the stability check refits on (the local check's own ``sample_size``).
 STABILITY_SAMPLE = 50_000
-#: K-Means fits of the k sweep run at once (driver threads).
-SWEEP_PARALLELISM = 2
+#: K-Means fits of the k sweep run at once (driver threads): a 2..10 sweep of the 300-customer test shop
+#: (local[2], load 2.6-5.6 on 2 cores, two rounds) took 28.7 / 21.4 s with 2, 20.3 / 17.3 s with 3 and
+#: 21.6 / 19.8 s with 4 (one at a time: 32.8 s, load ~4).
+SWEEP_PARALLELISM = 3
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ def sweep_k(pre: Preprocessed, ks: Sequence[int] = range(2, 11), *, random_state
     one at a time (Spark sums a fit's cost in the order its tasks end either way, so the inertia's last bits
     may differ between runs), while the many small jobs of one fit (an iteration is a job) no longer leave
     the executors idle between them. On the 300-customer test shop (local[2], load ~4 on 2 cores) a 2..10
-    sweep took 20.6 s instead of 32.8 s.
+    sweep took 20.6 s on 2 threads instead of 32.8 s one at a time (:data:`SWEEP_PARALLELISM`).
     """
     from pyspark import inheritable_thread_target
 
