@@ -34,9 +34,15 @@ def _run(source: Path, out: Path) -> str:
     return result.output
 
 
-def test_run_writes_every_stage_and_a_report_that_reruns_it(source: Path, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    said = _run(source, out)
+@pytest.fixture(scope="module")
+def first_run(source: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One run of ``source`` (its directory and what it said): checked below, then compared with a second run."""
+    out = tmp_path_factory.mktemp("run") / "out"
+    return out, _run(source, out)
+
+
+def test_run_writes_every_stage_and_a_report_that_reruns_it(source: Path, first_run: tuple[Path, str]) -> None:
+    out, said = first_run
     for name in ("events.parquet", "validation.json", "rejects.csv", "segments.csv", "segmentation.json",
                  "evaluation.json", "recommendations.parquet", "report.html", "run.json"):
         assert (out / name).exists(), name
@@ -65,9 +71,9 @@ def test_run_writes_every_stage_and_a_report_that_reruns_it(source: Path, tmp_pa
         assert re.search(rf"{name} {stages[name]['seconds']:.1f} {stages[name]['cpu_seconds']:.1f} ", text), name
 
 
-def test_same_seed_same_segments_and_recommendations(source: Path, tmp_path: Path) -> None:
-    first, second = tmp_path / "a", tmp_path / "b"
-    _run(source, first)
+def test_same_seed_same_segments_and_recommendations(source: Path, first_run: tuple[Path, str],
+                                                     tmp_path: Path) -> None:
+    first, second = first_run[0], tmp_path / "b"
     _run(source, second)
     for name in ("recommendations.parquet",):
         pd.testing.assert_frame_equal(pd.read_parquet(first / name), pd.read_parquet(second / name))
