@@ -85,8 +85,14 @@ def test_segments_agree_with_the_local_engine(engine, shop: pd.DataFrame, tmp_pa
     assert adjusted_rand_score(local.labels_, spark) >= 0.9
     assert (result["model"].predict(X) == spark).mean() > 0.99  # the exported Segmenter assigns the same way
     assert len(result["profiles"]) == k and (tmp_path / "segmenter" / "segmenter.json").is_file()
-    table = pd.read_parquet(tmp_path / "segments.parquet").set_index(C.User).reindex(X.index.astype(str))
-    assert len(table) == len(X) and len(pd.read_csv(tmp_path / "segments.csv")) == len(X)
+    written = pd.read_parquet(tmp_path / "segments.parquet")
+    csv = pd.read_csv(tmp_path / "segments.csv", dtype={C.User: str, C.RFMScore: str})
+    assert csv[C.User].tolist() == sorted(written[C.User])  # the CSV is the Parquet table, sorted by id
+    pd.testing.assert_frame_equal(csv[[C.Segment, C.RFMScore]],
+                                  written.sort_values(C.User, ignore_index=True)[[C.Segment, C.RFMScore]],
+                                  check_dtype=False)
+    table = written.set_index(C.User).reindex(X.index.astype(str))
+    assert len(table) == len(X) and len(csv) == len(X)
     # RFM: the local definitions (rank quintiles, ties by customer id; the R x F grid), at Spark scale
     rfm = rfm_table(X)
     assert table[C.RFMScore].tolist() == rfm[C.RFMScore].astype(str).tolist()

@@ -173,9 +173,12 @@ class SparkEngine:
                                F.col(C.Segment) + 1)
         with rfm_columns(result["features"]) as rfm:
             table = (result["segments"].withColumn(C.SegmentName, name_of).join(rfm, C.User)
-                     .join(result["features"], C.User).orderBy(C.User))
-            table.write.mode("overwrite").parquet(str(out / RunFiles.Segments))
-            _write_csv(table, out / RunFiles.SegmentsCsv)
+                     .join(result["features"], C.User).orderBy(C.User)).cache()  # written twice: joined, sorted once
+            try:
+                table.write.mode("overwrite").parquet(str(out / RunFiles.Segments))
+                _write_csv(table, out / RunFiles.SegmentsCsv)
+            finally:
+                table.unpersist()
         atomic_write_text(out / RunFiles.Segmentation, json.dumps(result["report"], indent=2, ensure_ascii=False))
         result["model"].save(out / RunFiles.Segmenter)
         write_figures(out, features=result["features"], segments=result["segments"], model=result["model"],
