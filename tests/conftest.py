@@ -19,7 +19,7 @@ from process_helpers import free_port
 from segrec.columns import Columns
 
 C = Columns
-# The API's fold-in process (SEGREC_FOLD_PROCESS, on by default) costs each app that receives events a few
+# The API's fold-in process (SEGREC_FOLD_PROCESS, on by default) costs every app with an event store a few
 # seconds of CPU to start; the tests about it (test_events.py, test_events_live.py) turn it on.
 os.environ.setdefault("SEGREC_FOLD_PROCESS", "false")
 REPO = Path(__file__).resolve().parents[1]

@@ -123,7 +123,7 @@ def test_acknowledged_events_survive_sigkill(trained: Trained, bundle_path: Path
             status, body = _request(url + "/v1/events", "POST", {"events": batch})
             assert status == 200 and body["accepted"] == 2
             acknowledged += [e["event_id"] for e in batch]
-        folder = _fold_child(proc.pid)  # started by the first events; more until it has folded some in
+        folder = _fold_child(proc.pid)  # started with the bundle; more events until it has folded some in
         deadline = time.monotonic() + 60
         while 'segrec_events_folded_total{where="process"}' not in _metrics(url):
             assert time.monotonic() < deadline, "the fold-in process folded nothing in"
