@@ -164,7 +164,7 @@ def test_stored_events_are_folded_in_ahead_of_the_next_request(bundle_copy: Path
             child = client.app.state.folder._process
             assert child.poll() is None
     if where == "process":
-        assert child.wait(timeout=10) == 0  # stopped with the app
+        assert child.poll() is not None  # stopped with the app (by itself, or killed after 2 s on a busy host)
 
 
 def _folded_ahead(client: TestClient, trained: Trained, where: str) -> None:
@@ -238,7 +238,7 @@ def test_the_fold_in_process_ranks_as_the_server_and_stops_for_good_on_a_bad_bun
         first = folder._process
         other = {**bundle.manifest, "created_at": "another bundle"}
         assert folder.rank(bundle.path, other, rows, 12) is None  # another bundle: a new child for it
-        assert first.wait(timeout=10) == 0
+        assert first.poll() is not None  # stopped (close() waits for it, then kills it)
         child = folder._process
         deadline = time.monotonic() + 60
         while folder._process is not None:
