@@ -4,6 +4,7 @@ business rules on every recommendation endpoint, the availability list, and the 
 from __future__ import annotations
 
 import datetime
+import gc
 import shutil
 import time
 from collections.abc import Iterator
@@ -185,16 +186,20 @@ def _folded_ahead(client: TestClient, trained: Trained, where: str) -> None:
     while not all("discover" in served.live.users[u].answers for u in users):
         assert time.monotonic() < deadline, "the writer did not fold the batch in"
         time.sleep(0.02)
+    gc.collect()
     for user in users:
         delta = served.live.users[user]
         version, cached = delta.answers["discover"]
         assert version == delta.version
+        assert not any(gc.is_tracked(part) for part in cached)  # arrays and texts: nothing for a collection to walk
         width = max(FOLDED_K, served.precompute_k)
         alone = _fold(served, user, delta, width, "discover", None)
-        assert [(i.product_id, i.reason) for i in cached] == [(i.product_id, i.reason) for i in alone]
-        np.testing.assert_allclose([i.score for i in cached], [i.score for i in alone], rtol=1e-5, atol=1e-6)
+        assert cached.items.tolist() == alone.items.tolist() and cached.reasons == alone.reasons
+        np.testing.assert_allclose(cached.scores, alone.scores, rtol=1e-5, atol=1e-6)
         body = client.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()
-        assert body["personalised_from_events"] is True and _ids(body) == [i.product_id for i in cached[:10]]
+        assert body["personalised_from_events"] is True
+        assert _ids(body) == [served.item_ids[i] for i in cached.items[:10]]
+        assert [i["reason"] for i in body["items"]] == list(cached.reasons[:10])
     folded = {line.split('"')[1]: float(line.split()[-1]) for line in client.get("/metrics").text.splitlines()
               if line.startswith("segrec_events_folded_total{")}
     assert folded.get(where, 0) >= len(users), folded

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -33,16 +33,37 @@ logger = logging.getLogger("segrec.service")
 _DAY = 86400.0
 
 
+class Ranking(NamedTuple):
+    """A ranked list as arrays: product indices, scores, reasons. The fold-ins cached per customer are kept in
+    this form because the cyclic garbage collector has one object to walk in it (the named tuple; its arrays
+    and its tuple of texts are untracked), where a list of ``RecommendedItem`` held 41 for 20 items: every
+    full collection walked all of them for every customer with new events, a pause of every request that
+    grows with the number of such customers. The response items are built per request, as for the
+    precomputed answers."""
+
+    items: np.ndarray
+    scores: np.ndarray
+    reasons: tuple[str, ...]
+
+    @classmethod
+    def of(cls, items: Sequence[int], scores: Sequence[float], reasons: Sequence[str]) -> Ranking:
+        """The ranking up to its first padding (-1) or non-finite score, in arrays of its own."""
+        items, scores = np.asarray(items, np.int64), np.asarray(scores)
+        end = np.flatnonzero((items < 0) | ~np.isfinite(scores))
+        n = int(end[0]) if len(end) else len(items)
+        return cls(items[:n].copy(), scores[:n].copy(), tuple(reasons[:n]))
+
+
 @dataclass
 class UserDelta:
     """One customer's events since the bundle: purchases per product ``[lines, units, money, latest time]``,
     views/carts per product (latest time), counts, and the cached folded answers (mode -> (version, items))."""
 
-    purchases: dict[str, list[float]] = field(default_factory=dict)
+    purchases: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
     session: dict[str, float] = field(default_factory=dict)
     events: int = 0
     version: int = 0
-    answers: dict[str, tuple[int, list[RecommendedItem]]] = field(default_factory=dict)
+    answers: dict[str, tuple[int, Ranking]] = field(default_factory=dict)
 
 
 class LiveEvents:
@@ -69,12 +90,13 @@ class LiveEvents:
                 old = self.users.get(user)
                 delta = UserDelta(dict(old.purchases), dict(old.session), old.events, old.version) if old else UserDelta()
                 if event[C.EventType] == "purchase":
-                    lines, units, money, latest = delta.purchases.get(product, [0.0, 0.0, 0.0, 0.0])
+                    lines, units, money, latest = delta.purchases.get(product, (0.0, 0.0, 0.0, 0.0))
                     quantity = float(event[C.Quantity])
                     price = event[C.Price]
-                    delta.purchases[product] = [lines + 1, units + quantity,
+                    # tuples of floats: nothing for the cyclic garbage collector to walk (see Ranking)
+                    delta.purchases[product] = (lines + 1, units + quantity,
                                                 money + (quantity * price if price is not None else 0.0),
-                                                max(latest, when)]
+                                                max(latest, when))
                 else:
                     delta.session[product] = max(delta.session.get(product, 0.0), when)
                 delta.events += 1
@@ -230,3 +252,20 @@ def filtered(items: list[RecommendedItem], served: Served, allowed: np.ndarray |
     if len(kept) < k:
         return None
     return [i if i.rank == rank else i.model_copy(update={"rank": rank}) for rank, i in enumerate(kept, start=1)]
+
+
+def ranking_items(served: Served, ranking: Ranking, allowed: np.ndarray | None,
+                  k: int) -> list[RecommendedItem] | None:
+    """The first ``k`` of ``ranking`` that pass ``allowed`` as response items, ranked 1..k; None when rules
+    leave fewer than ``k`` (without rules: up to ``k``)."""
+    if allowed is None:
+        positions = range(min(k, len(ranking.items)))
+    else:
+        positions = np.flatnonzero(allowed[ranking.items])[:k]
+        if len(positions) < k:
+            return None
+    items, scores, reasons = ranking
+    return [RecommendedItem.model_construct(rank=rank, product_id=served.item_ids[items[j]],
+                                            product_name=served.item_names[items[j]], score=float(scores[j]),
+                                            reason=reasons[j])
+            for rank, j in enumerate(positions, start=1)]

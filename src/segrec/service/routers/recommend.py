@@ -25,7 +25,7 @@ from ...recommend.foldin import NewPurchase, cold_ranking
 from ..deps import BundleDep, SettingsDep, UnavailableDep, serving
 from ..errors import NotAvailable, check_limit
 from ..folder import FoldProcess
-from ..live import UserDelta, allowed_items, filtered
+from ..live import Ranking, UserDelta, allowed_items, filtered, ranking_items
 from ..schemas import (
     MAX_ID_LENGTH,
     BatchRecommendationRequest,
@@ -107,9 +107,9 @@ def quick_answer(served: Served, user_id: str, k: int, mode: Mode,
     delta = _delta(served, user_id)
     if delta is not None:
         cached = _current(delta, mode)
-        if cached is None or k > len(cached):
+        if cached is None or k > len(cached.items):
             return None
-        items = filtered(cached, served, allowed, k)
+        items = ranking_items(served, cached, allowed, k)
         return None if items is None else _folded(user_id, mode, items)
     user = served.user_index.get(user_id)
     if user is None:
@@ -154,10 +154,10 @@ def folded_items(served: Served, user_id: str, delta: UserDelta, k: int, mode: M
         if cached is None:
             cached = _fold(served, user_id, delta, width, mode, None)
             delta.answers[mode] = (delta.version, cached)
-        items = filtered(cached, served, allowed, k)
+        items = ranking_items(served, cached, allowed, k)
         if items is not None:
             return items
-    return _fold(served, user_id, delta, k, mode, allowed)
+    return ranking_items(served, _fold(served, user_id, delta, k, mode, allowed), None, k)
 
 
 def warm_folds(served: Served, user_ids: Sequence[str], folder: FoldProcess | None = None) -> tuple[str, int]:
@@ -178,14 +178,14 @@ def warm_folds(served: Served, user_ids: Sequence[str], folder: FoldProcess | No
         return "thread", 0
     rows, width = [(user, new) for _, _, user, new in todo], _fold_width(served)
     ranked = folder.rank(served.bundle.path, served.bundle.manifest, rows, width) if folder is not None else None
-    answers = ([ranked_items(served, *row) for row in ranked] if ranked is not None
-               else _fold_rows(served, rows, width, True, None))
+    answers = ([Ranking.of(*row) for row in ranked] if ranked is not None
+               else _fold_rankings(served, rows, width, True, None))
     for (delta, version, _, _), items in zip(todo, answers, strict=True):
         delta.answers.setdefault("discover", (version, items))
     return ("thread" if ranked is None else "process"), len(todo)
 
 
-def _current(delta: UserDelta, mode: Mode) -> list[RecommendedItem] | None:
+def _current(delta: UserDelta, mode: Mode) -> Ranking | None:
     """The customer's cached fold-in in ``mode`` when it has folded in every event of theirs, else None."""
     cached = delta.answers.get(mode)
     return cached[1] if cached is not None and cached[0] == delta.version else None
@@ -196,15 +196,15 @@ def _fold_width(served: Served) -> int:
     return max(FOLDED_K, served.precompute_k)
 
 
-def _fold_rows(served: Served, rows: Sequence[tuple[int, Sequence[NewPurchase]]], k: int, discover: bool,
-               allowed: np.ndarray | None) -> list[list[RecommendedItem]]:
+def _fold_rankings(served: Served, rows: Sequence[tuple[int, Sequence[NewPurchase]]], k: int, discover: bool,
+                   allowed: np.ndarray | None) -> list[Ranking]:
     """The fold-in's ranking of each (bundle user index or -1, new purchases), ``CHUNK_USERS`` histories at a
-    time (bounds the dense blocks), as response items."""
+    time (bounds the dense blocks)."""
     engine, out = served.foldin, []
     for start in range(0, len(rows), CHUNK_USERS):
         items, scores, reasons = engine.recommend(engine.histories(rows[start:start + CHUNK_USERS]), k,
                                                   discover=discover, allowed=allowed)
-        out += [ranked_items(served, i, s, r) for i, s, r in zip(items, scores, reasons, strict=True)]
+        out += [Ranking.of(i, s, r) for i, s, r in zip(items, scores, reasons, strict=True)]
     return out
 
 
@@ -215,14 +215,14 @@ def _new_purchases(served: Served, delta: UserDelta) -> list[NewPurchase]:
 
 
 def _fold(served: Served, user_id: str, delta: UserDelta, k: int, mode: Mode,
-          allowed: np.ndarray | None) -> list[RecommendedItem]:
+          allowed: np.ndarray | None) -> Ranking:
     engine = served.foldin
     user = served.user_index.get(user_id, -1)
     new = _new_purchases(served, delta)
     if user < 0 and not new:  # views and carts only: the hybrid's session cold start over those products
         session = _indices(served, list(delta.session))
-        return ranked_items(served, *cold_ranking(engine.model, None, session, k, allowed))
-    return _fold_rows(served, [(user, new)], k, mode == "discover", allowed)[0]
+        return Ranking.of(*cold_ranking(engine.model, None, session, k, allowed))
+    return _fold_rankings(served, [(user, new)], k, mode == "discover", allowed)[0]
 
 
 def ruled_items(served: Served, users: Sequence[int], k: int, mode: Mode,
@@ -230,7 +230,8 @@ def ruled_items(served: Served, users: Sequence[int], k: int, mode: Mode,
     """Known customers' rankings with only ``allowed`` products (rules that bite into the cached top-K)."""
     discover = mode == "discover"
     if served.foldin is not None:  # the hybrid's ranking, reasons included (= recommend() without rules)
-        return _fold_rows(served, [(int(u), []) for u in users], k, discover, allowed)
+        return [ranking_items(served, r, None, k) for r in _fold_rankings(served, [(int(u), []) for u in users], k,
+                                                                          discover, allowed)]
     model = served.bundle.recommender
     out: list[list[RecommendedItem]] = []
     for start in range(0, len(users), CHUNK_USERS):
@@ -245,15 +246,8 @@ def ruled_items(served: Served, users: Sequence[int], k: int, mode: Mode,
 
 
 def ranked_items(served: Served, items: np.ndarray, scores: np.ndarray, reasons: list[str]) -> list[RecommendedItem]:
-    """Response items from item indices (-1 and non-finite scores dropped), ranks 1..n."""
-    out = []
-    for item, score, reason in zip(items, scores, reasons, strict=False):
-        if item < 0 or not np.isfinite(score):
-            break
-        out.append(RecommendedItem.model_construct(rank=len(out) + 1, product_id=served.item_ids[item],
-                                                   product_name=served.item_names[item], score=float(score),
-                                                   reason=reason))
-    return out
+    """Response items from item indices (up to the first -1 or non-finite score), ranks 1..n."""
+    return ranking_items(served, Ranking.of(items, scores, reasons), None, len(items))
 
 
 def live_answers(served: Served, user_ids: Sequence[str], k: int, mode: Mode) -> list[UserRecommendations]:
