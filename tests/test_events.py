@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import gc
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -227,6 +228,8 @@ def test_the_fold_in_process_ranks_as_the_server_and_stops_for_good_on_a_bad_bun
             time.sleep(0.1)
         items, scores, reasons = engine.recommend(engine.histories(rows), 12, discover=True)
         assert [row[0] for row in ranked] == items.tolist() and [row[2] for row in ranked] == reasons
+        niceness = os.getpriority(os.PRIO_PROCESS, folder._process.pid) - os.getpriority(os.PRIO_PROCESS, 0)
+        assert niceness == min(folder_module.NICENESS, 19 - os.getpriority(os.PRIO_PROCESS, 0))  # requests first
         np.testing.assert_allclose([row[1] for row in ranked], scores, rtol=1e-5, atol=1e-6)  # (BLAS threads)
 
         monkeypatch.setattr(folder_module, "RETRY_SECONDS", 0.0)
