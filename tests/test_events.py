@@ -206,6 +206,27 @@ def _folded_ahead(client: TestClient, trained: Trained, where: str) -> None:
     assert folded.get(where, 0) >= len(users), folded
 
 
+def test_a_cached_ranking_keeps_its_valid_prefix_and_applies_rules() -> None:
+    """A fold-in is cached as arrays (``Ranking``) up to its first padding or non-finite score; its response
+    items are ranked 1..k, with rules skipping what they exclude, and None when fewer than k pass them."""
+    from types import SimpleNamespace
+
+    from segrec.service.live import Ranking, ranking_items
+
+    served = SimpleNamespace(item_ids=[f"P{i}" for i in range(6)], item_names=[f"N{i}" for i in range(6)])
+    ranking = Ranking.of([4, 2, 5, 0, -1, 3], [0.9, 0.8, 0.7, 0.6, 0.5, 0.4], list("abcdef"))
+    assert ranking.items.tolist() == [4, 2, 5, 0] and ranking.reasons == tuple("abcd")
+    assert Ranking.of([1, 2], [0.3, -np.inf], ["x", "y"]).items.tolist() == [1]
+    plain = ranking_items(served, ranking, None, 3)
+    assert [(i.rank, i.product_id, i.product_name, i.score, i.reason) for i in plain] == [
+        (1, "P4", "N4", 0.9, "a"), (2, "P2", "N2", 0.8, "b"), (3, "P5", "N5", 0.7, "c")]
+    allowed = np.array([True, True, False, True, True, True])  # P2 ruled out
+    ruled = ranking_items(served, ranking, allowed, 3)
+    assert [(i.rank, i.product_id, i.reason) for i in ruled] == [(1, "P4", "a"), (2, "P5", "c"), (3, "P0", "d")]
+    assert ranking_items(served, ranking, allowed, 4) is None  # three pass
+    assert len(ranking_items(served, ranking, None, 10)) == 4  # without rules: what there is
+
+
 def test_the_fold_in_process_ranks_as_the_server_and_stops_for_good_on_a_bad_bundle(
         bundle_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The child's rankings are the server's own (same items, reasons and scores through JSON); a child that

@@ -50,14 +50,14 @@ class Ranking(NamedTuple):
         """The ranking up to its first padding (-1) or non-finite score, in arrays of its own."""
         items, scores = np.asarray(items, np.int64), np.asarray(scores)
         end = np.flatnonzero((items < 0) | ~np.isfinite(scores))
-        n = int(end[0]) if len(end) else len(items)
+        n = min(int(end[0]) if len(end) else len(items), len(reasons))
         return cls(items[:n].copy(), scores[:n].copy(), tuple(reasons[:n]))
 
 
 @dataclass
 class UserDelta:
-    """One customer's events since the bundle: purchases per product ``[lines, units, money, latest time]``,
-    views/carts per product (latest time), counts, and the cached folded answers (mode -> (version, items))."""
+    """One customer's events since the bundle: purchases per product ``(lines, units, money, latest time)``,
+    views/carts per product (latest time), counts, and the cached folded answers (mode -> (version, ranking))."""
 
     purchases: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
     session: dict[str, float] = field(default_factory=dict)
