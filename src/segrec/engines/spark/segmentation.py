@@ -154,8 +154,7 @@ def sweep_k(pre: Preprocessed, ks: Sequence[int] = range(2, 11), *, random_state
     ``parallelism`` does): each fit is seeded and reads the same cached sample, so it is the fit it would be
     one at a time (Spark sums a fit's cost in the order its tasks end either way, so the inertia's last bits
     may differ between runs), while the many small jobs of one fit (an iteration is a job) no longer leave
-    the executors idle between them. On the 300-customer test shop (local[2], load ~4 on 2 cores) a 2..10
-    sweep took 20.6 s on 2 threads instead of 32.8 s one at a time (:data:`SWEEP_PARALLELISM`).
+    the executors idle between them (timings of 1 to 4 threads at :data:`SWEEP_PARALLELISM`).
     """
     from pyspark import inheritable_thread_target
 
