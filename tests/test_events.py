@@ -15,9 +15,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from segrec.columns import Columns
 from segrec.events import check_events, open_store
+from segrec.events._journal import SeenIds
+from segrec.exceptions import InputError
 from segrec.recommend.foldin import FoldIn
 from segrec.service import Settings, create_app
 
@@ -420,6 +424,111 @@ def test_an_append_of_any_size_stores_the_same_rows(tmp_path: Path, size: int) -
     names = (C.EventId, C.User, C.Item, C.EventType, C.Date, C.Quantity, C.Price, C.Order)
     assert [tuple(e[n] for n in names) for e in events[1:]] == [tuple(r[n] for n in names) for r in expected]
     assert all(type(e[C.Quantity]) is int and isinstance(e[C.Date], datetime.datetime) for e in events)
+
+
+_CRASH = """
+import os, sys
+import segrec.events._duckdb as duck
+from segrec.events import check_events, open_store
+from segrec.events._journal import SeenIds
+from segrec.exceptions import InputError
+duck.FLUSH_SECONDS = 3600  # nothing reaches the table before the crash
+store = open_store(sys.argv[1])
+for n in range(3):
+    rows, _ = check_events([{"user_id": "u", "product_id": f"p{n}", "event_type": "purchase", "quantity": n + 1,
+                             "event_id": None if n == 2 else f"e{n}", "timestamp": "2026-01-02 03:04:05"}])
+    store.append(rows)
+os._exit(0)  # no close: what was acknowledged is in the journal only
+"""
+
+
+def test_acknowledged_events_in_the_journal_survive_a_crash(tmp_path: Path) -> None:
+    """An append is acknowledged once journalled; a process that dies before the table commit loses nothing,
+    a write the crash cut short (never acknowledged) is left out, and retries are still told apart."""
+    import subprocess
+    import sys
+
+    location = tmp_path / "events.duckdb"
+    subprocess.run([sys.executable, "-c", _CRASH, str(location)], check=True, timeout=120)
+    journals = sorted(tmp_path.glob("events.duckdb.journal-*"))
+    assert sum(len(p.read_bytes().splitlines()) for p in journals) == 3
+    with journals[0].open("ab") as f:
+        f.write(b'[{"seq":4,"event_id":"torn","user_id":"u"')  # the crash came mid-write: no end of line
+    with open_store(location) as store:
+        events = store.changes(0).events
+        assert [(e[C.Seq], e[C.EventId], e[C.Item], e[C.Quantity]) for e in events] == [
+            (1, "e0", "p0", 1), (2, "e1", "p1", 2), (3, None, "p2", 3)]
+        assert events[0][C.Date] == datetime.datetime(2026, 1, 2, 3, 4, 5)
+        assert all(p.stat().st_size == 0 for p in journals)  # replayed into the table, then emptied
+        retry, _ = check_events([{"user_id": "u", "product_id": "p0", "event_type": "purchase", "event_id": "e0"},
+                                 {"user_id": "u", "product_id": "p9", "event_type": "view", "event_id": "torn"}])
+        again = store.append(retry)
+        assert (again.inserted, again.duplicates, again.seqs, again.stored_ids) == (1, 1, [4], ["torn"])
+
+
+def test_a_damaged_journal_stops_the_open_and_names_the_line(tmp_path: Path) -> None:
+    location = tmp_path / "events.duckdb"
+    open_store(location).close()
+    (tmp_path / "events.duckdb.journal-1").write_bytes(b'[{"seq": 1, "user\n[]\n')
+    with pytest.raises(InputError, match=r"journal-1 is damaged at line 1"):
+        open_store(location)
+    (tmp_path / "events.duckdb.journal-1").unlink()
+    with open_store(location) as store:  # the file was left usable
+        assert store.changes(0).events == []
+
+
+@pytest.mark.parametrize("colliding", [False, True])
+def test_a_retry_is_a_duplicate_wherever_its_first_copy_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           colliding: bool) -> None:
+    """Journalled or committed, a stored id is a duplicate; an id that only shares a hash with one (forced here:
+    every id a "maybe") is looked up in the table and stored."""
+    if colliding:
+        monkeypatch.setattr(SeenIds, "maybe", lambda self, ids: list(ids))
+    rows, _ = check_events([{"user_id": "u", "product_id": f"p{n}", "event_type": "view", "event_id": f"e{n}"}
+                            for n in range(12)])
+    with open_store(tmp_path / "events.duckdb") as store:
+        assert store.append(rows[:1]).inserted == 1
+        assert (store.append(rows[:2]).duplicates, store._owner.pending[-1][C.EventId]) == (1, "e1")
+        store._owner.flush()
+        assert not store._owner.pending and store.append(rows[:2]).duplicates == 2
+        many = store.append(rows)  # more ids than one statement takes as parameters
+        assert (many.inserted, many.duplicates, many.stored_ids) == (10, 2, [f"e{n}" for n in range(2, 12)])
+        assert [e[C.EventId] for e in store.changes(0).events] == [f"e{n}" for n in range(12)]
+        assert [e[C.Seq] for e in store.changes(0).events] == list(range(1, 13))
+
+
+def test_a_journal_that_cannot_be_written_stores_nothing_and_says_retry(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from segrec.events import StoreUnavailable, _journal
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    rows, _ = check_events([{"user_id": "u", "product_id": "p", "event_type": "view", "event_id": "e"}])
+    with open_store(tmp_path / "events.duckdb") as store:
+        with monkeypatch.context() as patch:
+            patch.setattr(_journal.os, "fdatasync", full)
+            with pytest.raises(StoreUnavailable, match="cannot write its journal"):
+                store.append(rows)
+        assert all(p.stat().st_size == 0 for p in tmp_path.glob("events.duckdb.journal-*"))  # no half line left
+        assert store.append(rows).seqs == [1] and store.append(rows).duplicates == 1
+
+
+@given(stored=st.sets(st.text(max_size=6), max_size=40), added=st.lists(st.text(max_size=6), max_size=40),
+       others=st.lists(st.text(max_size=6), max_size=40), merge_at=st.integers(1, 8))
+def test_seen_ids_never_miss_an_id_and_flag_others_only_on_a_shared_hash(
+        stored: set[str], added: list[str], others: list[str], merge_at: int) -> None:
+    seen = SeenIds(stored)
+    seen.MERGE_AT = merge_at
+    for event_id in added:
+        seen.add([event_id])
+        seen.merge()
+    known = stored | set(added)
+    assert seen.maybe(list(known)) == list(known)
+    hashes = {hash(i) for i in known}
+    assert seen.maybe(others) == [o for o in others if o in known or hash(o) in hashes]
 
 
 @pytest.mark.postgres

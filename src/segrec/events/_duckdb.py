@@ -10,12 +10,15 @@ workers, ``segrec train --events`` while the API runs) is a client. When the own
 its lock; the next client call takes it over and reopens the file (DuckDB replays its WAL: committed events
 survive a SIGKILL). A client's append that was sent before the owner died is not retried (its fate is
 unknown): it fails with :class:`StoreUnavailable` (HTTP 503) and the sender retries with the same event ids.
+
+The owner acknowledges an append once it is in the store's journal (:mod:`._journal`: one synced write, no
+DuckDB statement) and commits the journalled events to the table in batches: every ``FLUSH_SECONDS``, before a
+read (changes, a customer's events, an export) and on close. Opening the file replays what the journal holds.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import hashlib
 import json
@@ -32,6 +35,7 @@ import duckdb
 import pyarrow as pa
 
 from ..columns import Columns
+from ._journal import Journal, SeenIds, decode_times, encode
 from .store import (
     EVENT_COLUMNS,
     EVENTS_TABLE,
@@ -52,26 +56,13 @@ __all__ = ["DuckDBStore"]
 C = Columns
 logger = logging.getLogger("segrec.events")
 _TYPES = {"text": "VARCHAR", "time": "TIMESTAMP", "int": "BIGINT", "float": "DOUBLE"}
-_ARROW = pa.schema([(C.EventId, pa.string()), (C.User, pa.string()), (C.Item, pa.string()),
+_ARROW = pa.schema([(C.Seq, pa.int64()), (C.EventId, pa.string()), (C.User, pa.string()), (C.Item, pa.string()),
                     (C.EventType, pa.string()), (C.Date, pa.timestamp("us")), (C.Quantity, pa.int64()),
                     (C.Price, pa.float64()), (C.Order, pa.string()), (C.ReceivedAt, pa.timestamp("us"))])
-_TIMES = (C.Date, C.ReceivedAt)
-_VALUES_ROWS = 8  # appends of at most this many new events insert them as statement parameters (_Owner._insert)
+_VALUES_ROWS = 8  # batches of at most this many events are inserted as statement parameters (_Owner._insert)
 TAKEOVER_SECONDS = 15.0  # how long a client waits for a new owner before answering StoreUnavailable
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot send {type(value).__name__}")
-
-
-def _decode_events(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    for row in rows:
-        for name in _TIMES:
-            if isinstance(row.get(name), str):
-                row[name] = dt.datetime.fromisoformat(row[name])
-    return rows
+FLUSH_SECONDS = 1.0  # the longest journalled events wait before they are committed to the table
+FLUSH_ROWS = 5_000  # journalled events that start a commit at once
 
 
 class _Owner:
@@ -80,16 +71,32 @@ class _Owner:
     def __init__(self, path: Path, lock_fd: int, address: str) -> None:
         self.lock_fd = lock_fd
         self.con = duckdb.connect(str(path), config={"threads": 1})
-        self.con.execute("CREATE SEQUENCE IF NOT EXISTS segrec_event_seq START 1")
-        for statement in ddl(_TYPES, "BIGINT NOT NULL DEFAULT nextval('segrec_event_seq')"):
-            self.con.execute(statement)
+        self.journal = Journal(path)
+        try:
+            self.con.execute("CREATE SEQUENCE IF NOT EXISTS segrec_event_seq START 1")
+            for statement in ddl(_TYPES, "BIGINT NOT NULL DEFAULT nextval('segrec_event_seq')"):
+                self.con.execute(statement)
+            self._writer = self.con.cursor()  # writes to the tables only, under ``table_lock``
+            stored = self._max_seq()
+            self._insert([e for e in self.journal.recover() if e[C.Seq] > stored])  # acknowledged, not in the table
+            self.journal.open()
+        except BaseException:
+            self.con.close()
+            raise
         # What a reader polling for changes needs to know without a query: every write goes through this
-        # owner (it holds the file), so the last committed seq and the availability version are known here.
-        self.last_seq = self.con.execute(f"SELECT coalesce(max({C.Seq}), 0) FROM {EVENTS_TABLE}").fetchone()[0]
-        self.availability_version = self._availability_version(self.con)
-        self.write = threading.Lock()
-        self._writer = self.con.cursor()  # appends only, under ``write``
+        # owner (it holds the file), so the last seq and the availability version are known here.
+        self.last_seq = self._max_seq()
+        with self.con.cursor() as cursor:
+            self.availability_version = self._availability_version(cursor)
+        self.seen = SeenIds(self._stored_ids())
+        self.pending: list[dict[str, Any]] = []  # journalled, not yet committed to the table (seq order)
+        self.unflushed: list[dict[str, Any]] = []  # a failed commit's events, first in the next one
+        self.journal_lock = threading.Lock()  # the journal, ``pending``, ``seen``, ``last_seq``
+        self.table_lock = threading.Lock()  # writes to the tables; taken before ``journal_lock`` when both are
         self.closed = False
+        self._wake = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_now_and_then, name="segrec-events-flush", daemon=True)
+        self._flusher.start()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(address)  # a dead owner's socket: we hold the lock, so nobody else serves it
         self.listener = Listener(address, family="AF_UNIX")
@@ -98,53 +105,118 @@ class _Owner:
         self.clients: set[Connection] = set()
         threading.Thread(target=self._accept, name="segrec-events-owner", daemon=True).start()
 
+    def _max_seq(self) -> int:
+        with self.con.cursor() as cursor:
+            return cursor.execute(f"SELECT coalesce(max({C.Seq}), 0) FROM {EVENTS_TABLE}").fetchone()[0]
+
+    def _stored_ids(self) -> list[str]:
+        with self.con.cursor() as cursor:
+            return cursor.sql(f"SELECT {C.EventId} FROM {EVENTS_TABLE} WHERE {C.EventId} IS NOT NULL"
+                              ).to_arrow_table().column(0).to_pylist()
+
     # --------------------------------------------------------------------------------------- operations
     def dispatch(self, op: str, args: dict[str, Any]) -> Any:
         return getattr(self, f"op_{op}")(**args)
 
     def op_append(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        rows = insert_rows(_decode_events(events))  # times arrive as ISO text from another process
-        with self.write:
-            try:  # the usual append (no id stored before): one INSERT, which a stored id fails whole
-                seqs, keep = self._insert(rows), range(len(rows[C.EventId]))
-            except duckdb.ConstraintException:  # a retry: look the ids up and insert the others
-                # (ON CONFLICT DO NOTHING cost ~9 ms more per append, and the lookup ~0.6 ms of CPU; measured)
-                ids = [i for i in rows[C.EventId] if i is not None]
-                few = len(ids) <= _VALUES_ROWS  # a short id list as parameters, a long one as one list
-                known = {r[0] for r in self._writer.execute(
-                    f"SELECT {C.EventId} FROM {EVENTS_TABLE} WHERE {C.EventId} IN "
-                    f"({', '.join('?' * len(ids)) if few else 'SELECT unnest(?)'})", ids if few else [ids]
-                ).fetchall()}
-                keep = [j for j, i in enumerate(rows[C.EventId]) if i is None or i not in known]
-                seqs = self._insert({n: [v[j] for j in keep] for n, v in rows.items()}) if keep else []
-        seqs.sort()
-        if seqs:
-            self.last_seq = max(self.last_seq, seqs[-1])
-        stored = [rows[C.EventId][j] for j in keep if rows[C.EventId][j] is not None]
-        return {"inserted": len(seqs), "duplicates": len(events) - len(seqs), "seqs": seqs, "stored_ids": stored}
+        rows = insert_rows(decode_times(events))  # times arrive as ISO text from another process
+        ids = [i for i in rows[C.EventId] if i is not None]
+        with self.journal_lock:
+            if not self.seen.maybe(ids):  # the usual append: no id seen before, so no query at all
+                return self._journal(rows, len(events))
+        # an id that may be stored (a retry, or two ids sharing a hash): settle it against the table, with
+        # every journalled event committed first
+        with self.table_lock, self.journal_lock:
+            self._commit(self._take())
+            maybe = self.seen.maybe(ids)
+            few = len(maybe) <= _VALUES_ROWS  # a short id list as parameters, a long one as one list
+            known = {r[0] for r in self._writer.execute(
+                f"SELECT {C.EventId} FROM {EVENTS_TABLE} WHERE {C.EventId} IN "
+                f"({', '.join('?' * len(maybe)) if few else 'SELECT unnest(?)'})", maybe if few else [maybe]
+            ).fetchall()} if maybe else set()
+            keep = [j for j, i in enumerate(rows[C.EventId]) if i is None or i not in known]
+            return self._journal({n: [v[j] for j in keep] for n, v in rows.items()}, len(events))
 
-    def _insert(self, columns: dict[str, list[Any]]) -> list[int]:
-        """Insert the rows (one transaction); their seqs. A few rows go in as parameters of one INSERT, more as an
-        Arrow table: for one event the parameters cost ~2.4 ms of CPU against ~4 ms, for 32 ~8.7 against ~6 (ad-hoc
-        timings in ``docs/benchmarks.md``), so the API's usual single-event request takes the first."""
-        names = ", ".join(_ARROW.names)
-        count = len(columns[C.EventId])
-        if count <= _VALUES_ROWS:
-            row = "(" + ", ".join("?" * len(_ARROW.names)) + ")"
-            values = [columns[name][j] for j in range(count) for name in _ARROW.names]
-            return [r[0] for r in self._writer.execute(
-                f"INSERT INTO {EVENTS_TABLE} ({names}) VALUES {', '.join([row] * count)} RETURNING {C.Seq}",
-                values).fetchall()]
-        self._writer.register("__segrec_batch", pa.table(columns, schema=_ARROW))
+    def _journal(self, rows: dict[str, list[Any]], asked: int) -> dict[str, Any]:
+        """Journal ``rows`` (columns) with the next seqs; under ``journal_lock``. Answers as ``append``."""
+        count = len(rows[C.EventId])
+        seqs = list(range(self.last_seq + 1, self.last_seq + 1 + count))
+        events = [{C.Seq: seq, **{n: v[j] for n, v in rows.items()}} for j, seq in enumerate(seqs)]
+        stored = [i for i in rows[C.EventId] if i is not None]
+        if events:
+            try:
+                self.journal.append(events)  # raises before anything below changes
+            except OSError as exc:  # e.g. a full disk: nothing was stored, the client may retry (HTTP 503)
+                raise StoreUnavailable(f"the event store cannot write its journal: {exc}") from exc
+            self.pending.extend(events)
+            self.seen.add(stored)
+            self.last_seq = seqs[-1]
+            if len(self.pending) >= FLUSH_ROWS:
+                self._wake.set()
+        return {"inserted": count, "duplicates": asked - count, "seqs": seqs, "stored_ids": stored}
+
+    def flush(self) -> None:
+        """Commit every journalled event to the table (appends go on meanwhile, into the other journal file)."""
+        with self.table_lock:
+            with self.journal_lock:
+                taken = self._take()
+            self._commit(taken)
+        with self.journal_lock:
+            self.seen.merge()
+
+    def _take(self) -> tuple[list[dict[str, Any]], int | None]:
+        """Under ``journal_lock``: the events to commit and the journal file they are in (None: nothing to do)."""
+        events, self.pending = self.unflushed + self.pending, []
+        return events, self.journal.swap() if events else None
+
+    def _commit(self, taken: tuple[list[dict[str, Any]], int | None]) -> None:
+        """Under ``table_lock``: insert the taken events in one transaction, then empty their journal file. On
+        failure they stay in the journal and come first in the next commit (or the next open's replay)."""
+        events, retired = taken
+        if retired is None:
+            return
         try:
-            return [r[0] for r in self._writer.execute(
-                f"INSERT INTO {EVENTS_TABLE} ({names}) SELECT {names} FROM __segrec_batch RETURNING {C.Seq}").fetchall()]
+            self._insert(events)
+        except BaseException:
+            self.unflushed = events
+            raise
+        self.unflushed = []
+        self.journal.empty(retired)
+
+    def _flush_now_and_then(self) -> None:
+        while not self.closed:
+            self._wake.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            if self.closed:
+                return
+            try:
+                self.flush()
+            except Exception:  # e.g. a full disk: the events stay journalled, the next flush retries
+                logger.exception("event store: committing its journal failed; retrying")
+
+    def _insert(self, events: list[dict[str, Any]]) -> None:
+        """Insert the events (one transaction). A few go in as parameters of one INSERT, more as an Arrow table:
+        for one event the parameters cost ~2.4 ms of CPU against ~4 ms, for 32 ~8.7 against ~6 (ad-hoc timings
+        in ``docs/benchmarks.md``)."""
+        if not events:
+            return
+        names = ", ".join(_ARROW.names)
+        if len(events) <= _VALUES_ROWS:
+            row = "(" + ", ".join("?" * len(_ARROW.names)) + ")"
+            values = [event[name] for event in events for name in _ARROW.names]
+            self._writer.execute(f"INSERT INTO {EVENTS_TABLE} ({names}) VALUES {', '.join([row] * len(events))}",
+                                 values)
+            return
+        self._writer.register("__segrec_batch", pa.Table.from_pylist(events, schema=_ARROW))
+        try:
+            self._writer.execute(f"INSERT INTO {EVENTS_TABLE} ({names}) SELECT {names} FROM __segrec_batch")
         finally:
             self._writer.unregister("__segrec_batch")
 
     def op_changes(self, after: int, limit: int) -> dict[str, Any]:
         if after >= self.last_seq:  # the workers' poll (10 a second each) when nothing was written: no query
             return {"events": [], "last_seq": after, "availability_version": self.availability_version}
+        self.flush()  # reads see every acknowledged event
         with self.con.cursor() as cursor:
             rows = cursor.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM {EVENTS_TABLE} WHERE {C.Seq} > ? "
                                   f"ORDER BY {C.Seq} LIMIT ?", [after, limit]).fetchall()
@@ -159,6 +231,7 @@ class _Owner:
         return row[0] if row else 0
 
     def op_user_events(self, user_id: str, limit: int) -> list[dict[str, Any]]:
+        self.flush()
         with self.con.cursor() as cursor:
             rows = cursor.execute(f"SELECT {', '.join(EVENT_COLUMNS)} FROM {EVENTS_TABLE} WHERE {C.User} = ? "
                                   f"ORDER BY {C.Seq} DESC LIMIT ?", [user_id, limit]).fetchall()
@@ -169,7 +242,7 @@ class _Owner:
             return [r[0] for r in cursor.execute(f"SELECT {C.Item} FROM {UNAVAILABLE_TABLE} ORDER BY 1").fetchall()]
 
     def op_set_unavailable(self, products: list[str]) -> int:
-        with self.write, self.con.cursor() as cursor:
+        with self.table_lock, self.con.cursor() as cursor:
             cursor.execute("BEGIN")
             try:
                 cursor.execute(f"DELETE FROM {UNAVAILABLE_TABLE}")
@@ -185,6 +258,7 @@ class _Owner:
         return version
 
     def op_export(self, path: str) -> int:
+        self.flush()
         with self.con.cursor() as cursor:
             last = cursor.execute(f"SELECT coalesce(max({C.Seq}), 0) FROM {EVENTS_TABLE}").fetchone()[0]
             target = str(path).replace("'", "''")
@@ -210,7 +284,7 @@ class _Owner:
                     reply = {"ok": self.dispatch(request["op"], request.get("args", {}))}
                 except Exception as exc:  # answered to the client, which raises it there
                     reply = {"error": f"{type(exc).__name__}: {exc}"}
-                conn.send_bytes(json.dumps(reply, default=_encode).encode())
+                conn.send_bytes(json.dumps(reply, default=encode).encode())
         except (EOFError, OSError):
             pass
         except TypeError:  # close() closed this connection from another thread mid-recv (its handle is None)
@@ -222,11 +296,18 @@ class _Owner:
 
     def close(self) -> None:
         self.closed = True
+        self._wake.set()
+        self._flusher.join(timeout=10)
         self.listener.close()
         for conn in list(self.clients):
             with contextlib.suppress(OSError):
                 conn.close()
-        with self.write:
+        try:
+            self.flush()
+        except Exception:  # the events stay in the journal, replayed at the next open
+            logger.exception("event store: committing the journal at close failed; the next open replays it")
+        with self.table_lock, self.journal_lock:
+            self.journal.close()
             self._writer.close()
             self.con.close()
         with contextlib.suppress(FileNotFoundError):
@@ -295,7 +376,7 @@ class DuckDBStore(EventStore):
                     time.sleep(0.05)
                 continue
             try:
-                conn.send_bytes(json.dumps({"op": op, "args": args}, default=_encode).encode())
+                conn.send_bytes(json.dumps({"op": op, "args": args}, default=encode).encode())
                 reply = json.loads(conn.recv_bytes())
             except (EOFError, OSError) as exc:
                 conn.close()
@@ -305,7 +386,8 @@ class DuckDBStore(EventStore):
                 continue
             self._give_back(conn)
             if "error" in reply:
-                raise RuntimeError(f"event store: {reply['error']}")
+                kind = StoreUnavailable if reply["error"].startswith(f"{StoreUnavailable.__name__}:") else RuntimeError
+                raise kind(f"event store: {reply['error']}")
             return reply["ok"]
 
     def _borrow(self) -> Connection | None:
@@ -331,10 +413,10 @@ class DuckDBStore(EventStore):
 
     def changes(self, after: int, limit: int = PAGE) -> Changes:
         result = self._call("changes", {"after": after, "limit": limit}, retry=True)
-        return Changes(_decode_events(result["events"]), result["last_seq"], result["availability_version"])
+        return Changes(decode_times(result["events"]), result["last_seq"], result["availability_version"])
 
     def user_events(self, user_id: str, limit: int) -> list[dict[str, Any]]:
-        return _decode_events(self._call("user_events", {"user_id": user_id, "limit": limit}, retry=True))
+        return decode_times(self._call("user_events", {"user_id": user_id, "limit": limit}, retry=True))
 
     def unavailable(self) -> list[str]:
         return self._call("unavailable", {}, retry=True)

@@ -9,8 +9,8 @@ by training (``segrec train --events``). Two backends behind one interface, chos
 
 Every event gets a ``seq`` in commit order (writers are serialised), so a reader that has seen ``seq`` <= N
 has seen every event committed before N, and a bundle trained on the events up to N records N: the service
-folds in only what came after. An append is one transaction: all rows or none; ``append`` returns after the
-commit (DuckDB's WAL and PostgreSQL's commit are synced to disk).
+folds in only what came after. An append is all rows or none; ``append`` returns once they are synced to
+disk (the DuckDB store's journal, PostgreSQL's commit).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class EventStore(ABC):
 
     @abstractmethod
     def append(self, events: list[dict[str, Any]]) -> AppendResult:
-        """Store checked events in one transaction; returns after the commit."""
+        """Store checked events, all or none; returns once they are synced to disk."""
 
     @abstractmethod
     def changes(self, after: int, limit: int = PAGE) -> Changes:

@@ -1,14 +1,14 @@
 """Group commit for ``POST /v1/events``: requests that arrive together are checked and stored together.
 
 Checking a request costs a DuckDB execution of the ingestion query (~3 ms for one event, ~8 ms for a thousand)
-and storing it a transaction with a synced WAL (~5 ms of CPU and ~3 ms of waiting for the disk); at 100
-requests/s of one event each that was more than the 2-core machine has. So one writer thread takes every
-request waiting in the queue, runs the checks once over all their rows, stores the rows of the requests that
-passed in one transaction, brings the live events up to date once, and then answers each request: a request
-with a bad row is refused whole (its own problems, numbered within it), the others are acknowledged after the
-commit, as before, each with its own ``accepted`` / ``duplicates``. A lone request
-waits for nobody (no timer): batches form only when requests queue up behind a running one, so the latency
-of a quiet service is unchanged. Databases call this group commit (PostgreSQL's ``commit_delay``, InnoDB's
+and storing it was a transaction with a synced WAL (~5 ms of CPU and ~3 ms of waiting for the disk; the DuckDB
+store now syncs a line of its journal instead); at 100 requests/s of one event each that was more than the
+2-core machine has. So one writer thread takes every request waiting in the queue, runs the checks once over
+all their rows, stores the rows of the requests that passed in one append, brings the live events up to date
+once, and then answers each request: a request with a bad row is refused whole (its own problems, numbered
+within it), the others are acknowledged once stored, each with its own ``accepted`` / ``duplicates``. A lone
+request waits for nobody (no timer): batches form only when requests queue up behind a running one, so the
+latency of a quiet service is unchanged. Databases call this group commit (PostgreSQL's ``commit_delay``, InnoDB's
 binlog group commit); no library here does it for an HTTP handler, hence this module.
 """
 
@@ -27,7 +27,7 @@ from ..events import AppendResult, EventStore, RowProblem, StoreUnavailable, che
 __all__ = ["GroupWriter", "Written"]
 
 C = Columns
-#: Rows gathered into one check and one transaction at most (requests are never split).
+#: Rows gathered into one check and one append at most (requests are never split).
 MAX_BATCH_ROWS = 5_000
 
 

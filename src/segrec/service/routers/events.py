@@ -2,8 +2,8 @@
 recommendation of each customer reflects them; ``GET /v1/users/{id}/events`` lists a customer's latest.
 
 A request is applied whole or refused whole: every event is checked with the rules of file ingestion first
-(422 listing each bad row, its field and the reject reason), then all are stored in one transaction; the 200
-is sent after the commit. Events of products the bundle does not know are stored (the next training learns
+(422 listing each bad row, its field and the reject reason), then all are stored together; the 200 is sent
+once they are synced to disk. Events of products the bundle does not know are stored (the next training learns
 them) and counted in ``/metrics``.
 """
 
@@ -41,12 +41,12 @@ _EXAMPLE_422 = {"detail": [{"type": "negative_price", "loc": ["body", "events", 
                                    422: {"description": "bad events: one entry per refused row, nothing stored",
                                          "content": {"application/json": {"example": _EXAMPLE_422}}}})
 async def post_events(request: Request, feed: FeedDep, batch: EventBatch) -> EventsAccepted:
-    """Store up to 1,000 events (``purchase``, ``view`` or ``cart``) in one transaction.
+    """Store up to 1,000 events (``purchase``, ``view`` or ``cart``), all or none.
 
-    Answered after the commit: an acknowledged event survives a crash. An event whose ``event_id`` is already
-    stored is skipped and counted in ``duplicates`` (retry a failed request with the same ids). The events count
-    in the next recommendation of their customer (on this worker at once, on the others within
-    ``SEGREC_EVENTS_POLL_SECONDS``)."""
+    Answered once the events are synced to disk: an acknowledged event survives a crash. An event whose
+    ``event_id`` is already stored is skipped and counted in ``duplicates`` (retry a failed request with the same
+    ids). The events count in the next recommendation of their customer (on this worker at once, on the others
+    within ``SEGREC_EVENTS_POLL_SECONDS``)."""
     if len(batch.events) > MAX_EVENTS:
         raise HTTPException(413, f"{len(batch.events):,} events in one request; at most {MAX_EVENTS:,} are accepted")
     metrics = request.app.state.metrics
