@@ -516,6 +516,15 @@ def test_a_journal_that_cannot_be_written_stores_nothing_and_says_retry(tmp_path
         assert store.append(rows).seqs == [1] and store.append(rows).duplicates == 1
 
 
+def test_seen_ids_say_maybe_to_every_id_until_the_stored_ones_are_loaded() -> None:
+    seen = SeenIds()
+    seen.add(["new"])
+    seen.merge()  # not before the load: it would be overwritten
+    assert seen.maybe(["a", "b", "new"]) == ["a", "b", "new"]
+    seen.load(SeenIds.hashes([["a"], [], ["c"]]))
+    assert seen.maybe(["a", "b", "c", "new"]) == ["a", "c", "new"]
+
+
 @given(stored=st.sets(st.text(max_size=6), max_size=40), added=st.lists(st.text(max_size=6), max_size=40),
        others=st.lists(st.text(max_size=6), max_size=40), merge_at=st.integers(1, 8))
 def test_seen_ids_never_miss_an_id_and_flag_others_only_on_a_shared_hash(

@@ -27,6 +27,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,7 @@ class _Owner:
         self.last_seq = self._max_seq()
         with self.con.cursor() as cursor:
             self.availability_version = self._availability_version(cursor)
-        self.seen = SeenIds(self._stored_ids())
+        self.seen = SeenIds()  # loaded on a thread: until then, ids are looked up in the table
         self.pending: list[dict[str, Any]] = []  # journalled, not yet committed to the table (seq order)
         self.unflushed: list[dict[str, Any]] = []  # a failed commit's events, first in the next one
         self.journal_lock = threading.Lock()  # the journal, ``pending``, ``seen``, ``last_seq``
@@ -97,6 +98,8 @@ class _Owner:
         self._wake = threading.Event()
         self._flusher = threading.Thread(target=self._flush_now_and_then, name="segrec-events-flush", daemon=True)
         self._flusher.start()
+        self._loader = threading.Thread(target=self._load_ids, name="segrec-events-ids", daemon=True)
+        self._loader.start()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(address)  # a dead owner's socket: we hold the lock, so nobody else serves it
         self.listener = Listener(address, family="AF_UNIX")
@@ -109,10 +112,26 @@ class _Owner:
         with self.con.cursor() as cursor:
             return cursor.execute(f"SELECT coalesce(max({C.Seq}), 0) FROM {EVENTS_TABLE}").fetchone()[0]
 
-    def _stored_ids(self) -> list[str]:
-        with self.con.cursor() as cursor:
-            return cursor.sql(f"SELECT {C.EventId} FROM {EVENTS_TABLE} WHERE {C.EventId} IS NOT NULL"
-                              ).to_arrow_table().column(0).to_pylist()
+    def _load_ids(self) -> None:
+        """The hashes of every stored ``event_id`` into ``seen`` (events journalled meanwhile are added as they come,
+        and those committed meanwhile are in both: no id is missed)."""
+        try:
+            with self.con.cursor() as cursor:
+                reader = cursor.sql(f"SELECT {C.EventId} FROM {EVENTS_TABLE} WHERE {C.EventId} IS NOT NULL"
+                                    ).to_arrow_reader(1 << 16)
+                stored = SeenIds.hashes(self._until_closed(batch.column(0).to_pylist() for batch in reader))
+        except duckdb.Error:  # ids stay looked up in the table
+            logger.exception("event store: loading the stored event ids failed; looking them up instead")
+            return
+        with self.journal_lock:
+            if not self.closed:
+                self.seen.load(stored)
+
+    def _until_closed(self, chunks: Iterator[list[str]]) -> Iterator[list[str]]:
+        for chunk in chunks:
+            if self.closed:
+                return
+            yield chunk
 
     # --------------------------------------------------------------------------------------- operations
     def dispatch(self, op: str, args: dict[str, Any]) -> Any:
@@ -298,6 +317,7 @@ class _Owner:
         self.closed = True
         self._wake.set()
         self._flusher.join(timeout=10)
+        self._loader.join(timeout=10)  # stops at its next chunk
         self.listener.close()
         for conn in list(self.clients):
             with contextlib.suppress(OSError):

@@ -123,19 +123,37 @@ class SeenIds:
     """The ``event_id`` hashes of every stored or journalled event: a sorted numpy array (8 bytes an id, a
     binary search a lookup) plus a set of the latest, merged into the array from time to time. Two ids may share
     a hash, so a hit means "maybe": the caller looks the id up in the table. Python's string hash is salted per
-    process, which is fine for an index that lives in one process's memory."""
+    process, which is fine for an index that lives in one process's memory.
+
+    Reading the stored ids takes ~1.2 s a million (ad hoc), so the owner loads them on a thread after it opens
+    (:meth:`load`); until then every id is a "maybe" and appends with ids take the lookup, as before the index."""
 
     MERGE_AT = 65_536  # latest ids kept in the set before they are merged into the array
 
-    def __init__(self, ids: Iterable[str] = ()) -> None:
-        self._sorted = np.unique(np.fromiter(map(hash, ids), np.int64))
+    def __init__(self, ids: Iterable[str] | None = None) -> None:
+        self._sorted = np.empty(0, np.int64)
         self._latest: set[int] = set()
+        self.ready = False
+        if ids is not None:
+            self.load(self.hashes([ids]))
+
+    @staticmethod
+    def hashes(chunks: Iterable[Iterable[str]]) -> np.ndarray:
+        """The sorted hashes of the ids in ``chunks`` (e.g. a table's batches: memory stays near one chunk)."""
+        parts = [np.fromiter(map(hash, chunk), np.int64) for chunk in chunks]
+        return np.unique(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+
+    def load(self, stored: np.ndarray) -> None:
+        """Take the sorted hashes of the stored ids (those added meanwhile are kept); lookups are exact from now."""
+        self._sorted, self.ready = stored, True
 
     def __len__(self) -> int:
         return len(self._sorted) + len(self._latest)
 
     def maybe(self, ids: Iterable[str]) -> list[str]:
         """The ids that may be stored already (exactly: none of the others is)."""
+        if not self.ready:
+            return list(ids)
         out = []
         for event_id in ids:
             h = hash(event_id)
@@ -153,7 +171,7 @@ class SeenIds:
     def merge(self) -> None:
         """Move the latest hashes into the array once there are many: one copy of the array (55 ms at 10 million
         ids), not a sort of it."""
-        if len(self._latest) >= self.MERGE_AT:
+        if self.ready and len(self._latest) >= self.MERGE_AT:
             new = np.sort(np.fromiter(self._latest, np.int64, len(self._latest)))
             self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, new), new)
             self._latest.clear()
