@@ -8,8 +8,8 @@ all their rows, stores the rows of the requests that passed in one append, bring
 once, and then answers each request: a request with a bad row is refused whole (its own problems, numbered
 within it), the others are acknowledged once stored, each with its own ``accepted`` / ``duplicates``. A lone
 request waits for nobody (no timer): batches form only when requests queue up behind a running one, so the
-latency of a quiet service is unchanged. Databases call this group commit (PostgreSQL's ``commit_delay``, InnoDB's
-binlog group commit); no library here does it for an HTTP handler, hence this module.
+latency of a quiet service is unchanged. Databases call this group commit (PostgreSQL's ``commit_delay``,
+InnoDB's binlog group commit); no library here does it for an HTTP handler, hence this module.
 """
 
 from __future__ import annotations
