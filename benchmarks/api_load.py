@@ -8,8 +8,8 @@ concurrent connections, each request for another known customer (wrk's Lua scrip
 * ``mixed``: GET offered at 500 requests/s while a second wrk posts ``POST /v1/events`` at 100 requests/s (one
   purchase of a random known customer each, unique event ids, 4 connections): GET p99 <= 15 ms, POST p99 <=
   25 ms, no error. The customers who bought then get folded answers (computed once per event by the server's
-  folder thread right after the acknowledgement, then cached), so this phase measures the check and commit of
-  the POST path and the fold-in's share of the server's CPU beside the GETs.
+  fold-in process right after the acknowledgement, then cached), so this phase measures the check and the
+  durable append of the POST path and the fold-in's share of the server's CPU beside the GETs.
 
 Paced phases are offered at their rate: a 3-s run at the rate first measures the mean latency, which the
 measured phase subtracts from the connections' think time (wrk waits for each answer before thinking; without
