@@ -1,11 +1,13 @@
-"""The batch commands keep freed memory for reuse (glibc); the API server does not."""
+"""The batch commands keep freed memory for reuse (glibc, Arrow's pool); the API server does not."""
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
 
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
@@ -38,6 +40,28 @@ def _page_faults(mode: str) -> int:
 def test_a_freed_large_block_is_reused_without_fresh_pages() -> None:
     fresh, kept = _page_faults("default"), _page_faults("keep")
     assert kept * 4 < fresh, (kept, fresh)  # default: every 64 MB array is mapped and zero-filled again
+
+
+_POOL = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("_memory", sys.argv[1])
+memory = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(memory)
+memory.keep_freed_memory()
+import pyarrow as pa
+print(pa.default_memory_pool().backend_name)
+"""
+
+
+@pytest.mark.skipif("jemalloc" not in pa.supported_memory_backends(), reason="this pyarrow has no jemalloc")
+@pytest.mark.parametrize(("chosen", "pool"), [(None, "jemalloc"), ("system", "system")])
+def test_arrow_takes_jemalloc_unless_the_user_chose_a_pool(chosen: str | None, pool: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if chosen is not None:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+    out = subprocess.run([sys.executable, "-c", _POOL, _memory.__file__], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.strip() == pool
 
 
 @pytest.mark.parametrize(("command", "keeps"), [("validate", True), ("run", True), ("serve", False)])
