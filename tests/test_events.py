@@ -529,7 +529,8 @@ def test_seen_ids_say_maybe_to_every_id_until_the_stored_ones_are_loaded() -> No
        others=st.lists(st.text(max_size=6), max_size=40), merge_at=st.integers(1, 8))
 def test_seen_ids_never_miss_an_id_and_flag_others_only_on_a_shared_hash(
         stored: set[str], added: list[str], others: list[str], merge_at: int) -> None:
-    seen = SeenIds(stored)
+    seen = SeenIds()
+    seen.load(SeenIds.hashes([stored]))
     seen.MERGE_AT = merge_at
     for event_id in added:
         seen.add([event_id])

@@ -78,15 +78,17 @@ class _Owner:
             for statement in ddl(_TYPES, "BIGINT NOT NULL DEFAULT nextval('segrec_event_seq')"):
                 self.con.execute(statement)
             self._writer = self.con.cursor()  # writes to the tables only, under ``table_lock``
-            stored = self._max_seq()
-            self._insert([e for e in self.journal.recover() if e[C.Seq] > stored])  # acknowledged, not in the table
+            with self.con.cursor() as cursor:
+                stored = cursor.execute(f"SELECT coalesce(max({C.Seq}), 0) FROM {EVENTS_TABLE}").fetchone()[0]
+            replayed = [e for e in self.journal.recover() if e[C.Seq] > stored]  # acknowledged, not in the table
+            self._insert(replayed)
             self.journal.open()
         except BaseException:
             self.con.close()
             raise
         # What a reader polling for changes needs to know without a query: every write goes through this
         # owner (it holds the file), so the last seq and the availability version are known here.
-        self.last_seq = self._max_seq()
+        self.last_seq = replayed[-1][C.Seq] if replayed else stored  # recover() gives seq order
         with self.con.cursor() as cursor:
             self.availability_version = self._availability_version(cursor)
         self.seen = SeenIds()  # loaded on a thread: until then, ids are looked up in the table
@@ -107,10 +109,6 @@ class _Owner:
         self.address = address
         self.clients: set[Connection] = set()
         threading.Thread(target=self._accept, name="segrec-events-owner", daemon=True).start()
-
-    def _max_seq(self) -> int:
-        with self.con.cursor() as cursor:
-            return cursor.execute(f"SELECT coalesce(max({C.Seq}), 0) FROM {EVENTS_TABLE}").fetchone()[0]
 
     def _load_ids(self) -> None:
         """The hashes of every stored ``event_id`` into ``seen`` (events journalled meanwhile are added as they come,

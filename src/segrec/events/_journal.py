@@ -130,12 +130,10 @@ class SeenIds:
 
     MERGE_AT = 65_536  # latest ids kept in the set before they are merged into the array
 
-    def __init__(self, ids: Iterable[str] | None = None) -> None:
+    def __init__(self) -> None:
         self._sorted = np.empty(0, np.int64)
         self._latest: set[int] = set()
         self.ready = False
-        if ids is not None:
-            self.load(self.hashes([ids]))
 
     @staticmethod
     def hashes(chunks: Iterable[Iterable[str]]) -> np.ndarray:
@@ -146,9 +144,6 @@ class SeenIds:
     def load(self, stored: np.ndarray) -> None:
         """Take the sorted hashes of the stored ids (those added meanwhile are kept); lookups are exact from now."""
         self._sorted, self.ready = stored, True
-
-    def __len__(self) -> int:
-        return len(self._sorted) + len(self._latest)
 
     def maybe(self, ids: Iterable[str]) -> list[str]:
         """The ids that may be stored already (exactly: none of the others is)."""
