@@ -165,7 +165,7 @@ class SeenIds:
 
     def merge(self) -> None:
         """Move the latest hashes into the array once there are many: one copy of the array (55 ms at 10 million
-        ids), not a sort of it."""
+        ids, ad hoc), not a sort of it."""
         if self.ready and len(self._latest) >= self.MERGE_AT:
             new = np.sort(np.fromiter(self._latest, np.int64, len(self._latest)))
             self._sorted = np.insert(self._sorted, np.searchsorted(self._sorted, new), new)
