@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from recommend_helpers import FAST_CF, catalogue_events, fast_hybrid, round_trip, small_events
 from segrec.columns import Columns as C
@@ -268,6 +269,39 @@ def test_spd_inverse_equals_the_general_inverse() -> None:
         spd_inverse(singular)
 
 
+@pytest.mark.parametrize("rows", [1, 7, 60, 1024])
+def test_spd_inverse_mirrors_the_upper_triangle_in_blocks(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
+    """The inverse is made whole a block of rows at a time: the same values as the full-size triu formula."""
+    from scipy.linalg import lapack
+
+    from segrec.recommend import _item_item
+
+    monkeypatch.setattr(_item_item, "SYMMETRISE_ROWS", rows)
+    rng = np.random.default_rng(1)
+    x = (rng.random((400, 61)) < 0.1).astype(np.float32)
+    gram = x.T @ x + np.float32(3.0) * np.eye(61, dtype=np.float32)
+    upper, _ = lapack.spotri(lapack.spotrf(gram, lower=False, clean=False)[0], lower=False)
+    got = _item_item.spd_inverse(gram)
+    np.testing.assert_array_equal(got, np.triu(upper) + np.triu(upper, 1).T)
+    np.testing.assert_array_equal(got, got.T)
+
+
+def test_ease_dense_is_the_closed_form_and_the_baselines_weights() -> None:
+    from segrec.recommend._item_item import ease_dense, ease_weights
+
+    rng = np.random.default_rng(2)
+    binary = sp.csr_matrix((rng.random((300, 40)) < 0.15).astype(np.float32))
+    dense = binary.toarray().astype(np.float64)
+    p = np.linalg.inv(dense.T @ dense + 10.0 * np.eye(40))
+    expected = -p / np.diag(p)
+    np.fill_diagonal(expected, 0.0)
+    weights = ease_dense(binary, 10.0)
+    assert weights.dtype == np.float32
+    np.testing.assert_allclose(weights, expected, atol=1e-5)
+    # the hybrid's pruned weights are those values, kept per target item (every one when keep covers them all)
+    np.testing.assert_array_equal(ease_weights(binary, 10.0, keep=39).toarray(), weights)
+
+
 def test_recommend_refuses_k_below_one(model: HybridRecommender, dataset: Dataset) -> None:
     """The explained recommend() ranks through its own chunk loop: it refuses k < 1 as recommend_idx does."""
     with pytest.raises(InputError, match="k must be >= 1"):
@@ -277,8 +311,6 @@ def test_recommend_refuses_k_below_one(model: HybridRecommender, dataset: Datase
 def test_category_scores_count_as_the_one_hot_product_did() -> None:
     """The category signal counts distinct products per category with numpy; the sparse product with a one-hot
     matrix it replaced gives the same float32 values (whole numbers), for any rows, repeats and order."""
-    import scipy.sparse as sp
-
     from segrec.recommend.base import take_rows
     from segrec.recommend.hybrid.signals import category_model, category_scores
 

@@ -12,7 +12,9 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-__all__ = ["ease_weights", "spd_inverse"]
+__all__ = ["ease_dense", "ease_weights", "spd_inverse"]
+
+SYMMETRISE_ROWS = 1024  # rows mirrored at a time: the inverse is made whole in place, not in full-size copies
 
 
 def spd_inverse(matrix: np.ndarray) -> np.ndarray:
@@ -28,10 +30,44 @@ def spd_inverse(matrix: np.ndarray) -> np.ndarray:
         lapack.dpotrf(matrix, lower=False, clean=False))
     if info == 0:
         potri = lapack.spotri if matrix.dtype == np.float32 else lapack.dpotri
-        upper, info = potri(factor, lower=False)
+        upper, info = potri(factor, lower=False, overwrite_c=True)
         if info == 0:
-            return np.triu(upper) + np.triu(upper, 1).T
+            return _mirror_upper(upper)
     return np.linalg.inv(matrix)
+
+
+def _mirror_upper(upper: np.ndarray) -> np.ndarray:
+    """``upper`` with its strictly lower triangle replaced by the transpose of its upper one, in place.
+
+    The same values as ``np.triu(a) + np.triu(a, 1).T`` without its three full-size temporaries (1.4 GB at
+    11,000 products), a block of rows at a time.
+    """
+    n = len(upper)
+    for start in range(0, n, SYMMETRISE_ROWS):
+        stop = min(start + SYMMETRISE_ROWS, n)
+        upper[start:stop, :start] = upper[:start, start:stop].T
+        block = upper[start:stop, start:stop]
+        block[...] = np.triu(block) + np.triu(block, 1).T
+    return upper
+
+
+def ease_dense(binary: sp.csr_matrix, lam: float) -> np.ndarray:
+    """Dense float32 EASE weights ``B = -P / diag(P)`` (zero diagonal), ``P = (X^T X + lam I)^-1``, over the
+    columns of ``binary``; user scores are ``history @ B``.
+
+    Float32 throughout: half the time of float64 at lambda >= 1. The inverse goes through the Cholesky factor on
+    every core (:func:`spd_inverse`): at 11,000 products 9 s and 3.0 GB against 37 s and 4.6 GB for numpy's
+    general inverse, and the same top-10 for all 14,000 customers of that shop (ad hoc, docs/benchmarks.md).
+    """
+    x = sp.csr_matrix(binary, dtype=np.float32)
+    gram = (x.T @ x).toarray()
+    gram[np.diag_indices_from(gram)] += np.float32(lam)
+    with threadpool_limits(None):  # use every core for the one dense inverse
+        weights = spd_inverse(gram)
+    del gram
+    weights /= -np.diag(weights).copy()  # -P / diag(P), column by column, without a second full-size array
+    np.fill_diagonal(weights, 0.0)
+    return weights
 
 
 def ease_weights(binary: sp.csr_matrix, lam: float, *, max_items: int = 6000, keep: int = 200) -> sp.csr_matrix:
@@ -42,13 +78,7 @@ def ease_weights(binary: sp.csr_matrix, lam: float, *, max_items: int = 6000, ke
     active = active[popularity[active] > 0]
     if len(active) == 0:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
-    x = sp.csr_matrix(binary[:, active], dtype=np.float32)
-    gram = (x.T @ x).toarray()  # float32, like the EASE baseline: half the time of float64 at lambda >= 1
-    gram[np.diag_indices_from(gram)] += lam
-    with threadpool_limits(None):  # use every core for the one dense inverse
-        inverse = spd_inverse(gram)
-    weights = -inverse / np.diag(inverse)
-    np.fill_diagonal(weights, 0.0)
+    weights = ease_dense(binary[:, active], lam)
     keep = min(keep, len(active) - 1) if len(active) > 1 else 0
     if keep < 1:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)

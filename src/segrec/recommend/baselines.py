@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from .._params import Rule, is_int, is_real, optional
 from ..features.interactions import Dataset
+from ._item_item import ease_dense
 from ._state import ArrayStateMixin
 from .base import Recommender
 from .collaborative import FactorScoring, LightFMRecommender
@@ -213,13 +214,7 @@ class EASERecommender(ArrayStateMixin, Recommender):
         self.regularization = regularization
 
     def _fit(self, dataset: Dataset) -> None:
-        x = _binary(dataset)
-        gram = (x.T @ x).toarray().astype(np.float32)
-        gram[np.diag_indices_from(gram)] += np.float32(self.regularization)
-        precision = np.linalg.inv(gram)
-        weights = -precision / np.diag(precision)[None, :]
-        weights[np.diag_indices_from(weights)] = 0.0
-        self.item_weights_ = weights.astype(np.float32)
+        self.item_weights_ = ease_dense(_binary(dataset), self.regularization)
 
     def _score(self, user_idx: np.ndarray) -> np.ndarray:
         x = self.dataset_.purchases[user_idx].astype(np.float32)
