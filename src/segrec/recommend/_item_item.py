@@ -31,8 +31,8 @@ def spd_inverse(matrix: np.ndarray) -> np.ndarray:
     if info == 0:
         potri = lapack.spotri if matrix.dtype == np.float32 else lapack.dpotri
         upper, info = potri(factor, lower=False, overwrite_c=True)
-        if info == 0:
-            return _mirror_upper(upper)
+        if info == 0:  # LAPACK's result is in Fortran order; the transpose of a symmetric matrix is itself, in C order
+            return _mirror_upper(upper).T
     return np.linalg.inv(matrix)
 
 
