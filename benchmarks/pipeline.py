@@ -5,11 +5,11 @@ Runs ``segrec run ../shared/data/online_retail.parquet --format online-retail --
 Floor (issue 16): <= 60 s end to end. Skips, saying why, when the data file is absent. Writes
 ``benchmarks/results/pipeline.json``.
 
-``--shop CUSTOMERSxPRODUCTS`` (e.g. ``14000x11000``) instead runs ``segrec run`` on a generated shop of that
+``--shop CUSTOMERSxPRODUCTS`` (e.g. ``14000x12000``) instead runs ``segrec run`` on a generated shop of that
 shape (12 months, seed 42; made before the clock starts): a catalogue of 10k+ products, where the evaluation's
 dense models cost most. It has no floor and writes ``benchmarks/results/pipeline_shop.json``.
 
-Run: ``.venv/bin/python benchmarks/pipeline.py [--data PATH | --shop 14000x11000] [--keep DIR]``
+Run: ``.venv/bin/python benchmarks/pipeline.py [--data PATH | --shop 14000x12000] [--keep DIR]``
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ FLOOR_SECONDS = 60.0
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--shop", help="a generated shop of CUSTOMERSxPRODUCTS instead, e.g. 14000x11000")
+    parser.add_argument("--shop", help="a generated shop of CUSTOMERSxPRODUCTS instead, e.g. 14000x12000")
     parser.add_argument("--keep", type=Path, help="write the run's outputs here (default: a temporary directory)")
     args = parser.parse_args()
     if args.shop is None and not args.data.exists():

@@ -65,7 +65,7 @@ def ease_dense(binary: sp.csr_matrix, lam: float) -> np.ndarray:
     with threadpool_limits(None):  # use every core for the one dense inverse
         weights = spd_inverse(gram)
     del gram
-    weights /= -np.diag(weights).copy()  # -P / diag(P), column by column, without a second full-size array
+    weights /= -np.diag(weights)  # -P / diag(P), column by column, without a second full-size array
     np.fill_diagonal(weights, 0.0)
     return weights
 
