@@ -40,6 +40,38 @@ def test_popularity_ranks_by_distinct_buyers(dataset: Dataset) -> None:
     assert model.recommend(["u4"], 2)[Columns.Item].tolist() == ["a", "b"]  # c and d already bought
 
 
+def test_broadcast_scores_are_ranked_in_c_order(dataset: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Popularity scores every user with one broadcast row; the ranking copies it in C order (a copy of a
+    broadcast keeps Fortran order otherwise, where ranking each row is several times slower), same ranking."""
+    from segrec.evaluation import metrics
+    from segrec.recommend import base
+
+    layouts: list[bool] = []
+    real_top_k, real_sort = base.top_k, np.sort
+
+    def recording_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        layouts.append(scores.flags.c_contiguous)
+        return real_top_k(scores, k)
+
+    def recording_sort(scores: np.ndarray, axis: int = -1) -> np.ndarray:
+        layouts.append(scores.flags.c_contiguous)
+        return real_sort(scores, axis=axis)
+
+    monkeypatch.setattr(base, "top_k", recording_top_k)
+    monkeypatch.setattr(metrics.np, "sort", recording_sort)
+    model = PopularityRecommender().fit(dataset)
+    users = np.arange(dataset.n_users)
+    top, _ = model.recommend_idx(users, 2, filter_seen=False, n_jobs=1)
+    scores = model.score(users)
+    assert scores.strides[0] == 0  # the broadcast row itself
+    ranks = metrics.positive_ranks(scores, dataset.purchases)
+    assert layouts and all(layouts)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(top, model.recommend_idx(users, 2, filter_seen=False)[0])
+    np.testing.assert_array_equal(ranks.toarray(), metrics.positive_ranks(np.ascontiguousarray(scores),
+                                                                          dataset.purchases).toarray())
+
+
 def test_segment_popularity_uses_the_segment_then_falls_back(dataset: Dataset) -> None:
     model = SegmentPopularityRecommender(min_segment_users=1).fit(dataset)
     y_top = model.recommend(["u4"], 1, filter_seen=False)[Columns.Item].tolist()

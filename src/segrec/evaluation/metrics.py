@@ -116,7 +116,7 @@ def positive_ranks(scores: np.ndarray, relevant: sp.csr_matrix, exclude: sp.csr_
     """
     relevant = sp.csr_matrix(relevant, copy=True)
     relevant.sort_indices()
-    scores = np.array(scores, dtype=np.float32, copy=True)
+    scores = np.array(scores, dtype=np.float32, order="C", copy=True)  # C order: rows sort 7x faster (broadcast rows)
     if exclude is not None:
         ex = sp.csr_matrix(exclude).tocoo()
         scores[ex.row, ex.col] = -np.inf

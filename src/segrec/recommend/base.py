@@ -135,7 +135,9 @@ class Recommender(BaseEstimator, ABC):
 
     def _recommend_chunk(self, user_idx: np.ndarray, k: int, filter_seen: bool) -> tuple[np.ndarray, np.ndarray]:
         """Default ranking: full scores, seen items masked, top-k. Re-rankers override this."""
-        scores = np.array(self._score(user_idx), dtype=np.float32, copy=True)
+        # C order: a copy keeps the layout of its source, and a broadcast row (popularity) would come out in
+        # Fortran order, where ranking along each row is several times slower
+        scores = np.array(self._score(user_idx), dtype=np.float32, order="C", copy=True)
         if filter_seen:
             mask_seen(scores, self.dataset_, user_idx)
         return top_k(scores, k)
