@@ -41,10 +41,12 @@ def test_popularity_ranks_by_distinct_buyers(dataset: Dataset) -> None:
 
 
 def test_broadcast_scores_are_ranked_in_c_order(dataset: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Popularity scores every user with one broadcast row; the ranking copies it in C order (a copy of a
-    broadcast keeps Fortran order otherwise, where ranking each row is several times slower), same ranking."""
+    """Popularity scores every user with one broadcast row (so do the hybrid's trend and popularity signals); the
+    ranking, the evaluation's ranks and the tuning's objective copy it in C order (a copy of a broadcast keeps
+    Fortran order otherwise, where ranking each row is several times slower), same ranking."""
     from segrec.evaluation import metrics
     from segrec.recommend import base
+    from segrec.recommend.hybrid import tuning
 
     layouts: list[bool] = []
     real_top_k, real_sort = base.top_k, np.sort
@@ -58,6 +60,7 @@ def test_broadcast_scores_are_ranked_in_c_order(dataset: Dataset, monkeypatch: p
         return real_sort(scores, axis=axis)
 
     monkeypatch.setattr(base, "top_k", recording_top_k)
+    monkeypatch.setattr(tuning, "top_k", recording_top_k)
     monkeypatch.setattr(metrics.np, "sort", recording_sort)
     model = PopularityRecommender().fit(dataset)
     users = np.arange(dataset.n_users)
@@ -65,11 +68,13 @@ def test_broadcast_scores_are_ranked_in_c_order(dataset: Dataset, monkeypatch: p
     scores = model.score(users)
     assert scores.strides[0] == 0  # the broadcast row itself
     ranks = metrics.positive_ranks(scores, dataset.purchases)
-    assert layouts and all(layouts)
+    objective = tuning.ranking_objective(dataset.purchases, k=2)(scores)
+    assert len(layouts) >= 3 and all(layouts)
     monkeypatch.undo()
     np.testing.assert_array_equal(top, model.recommend_idx(users, 2, filter_seen=False)[0])
     np.testing.assert_array_equal(ranks.toarray(), metrics.positive_ranks(np.ascontiguousarray(scores),
                                                                           dataset.purchases).toarray())
+    assert objective == tuning.ranking_objective(dataset.purchases, k=2)(np.ascontiguousarray(scores))
 
 
 def test_segment_popularity_uses_the_segment_then_falls_back(dataset: Dataset) -> None:

@@ -158,7 +158,7 @@ def ranking_objective(targets: sp.csr_matrix, seen: sp.csr_matrix | None = None,
     dense = relevant.toarray()
 
     def objective(blend: np.ndarray) -> float:
-        scores = np.array(blend, dtype=np.float32, copy=True)
+        scores = np.array(blend, dtype=np.float32, order="C", copy=True)  # a lone signal may be a broadcast row
         if mask is not None:
             scores[mask.row, mask.col] = -np.inf
         top, _ = top_k(scores, k)
